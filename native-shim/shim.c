@@ -1,7 +1,9 @@
 /*
  * tsfuse native shim: only what Node cannot do by itself.
  *   - receive the /dev/fuse fd from fusermount3 (socketpair + SCM_RIGHTS)
- *   - l{get,set,list,remove}xattr, mknodat, renameat2 with flags
+ *   - l{get,set,list,remove}xattr, mknodat, renameat2 with flags, and the
+ *     calls fs lacks: utimensat with nanoseconds/UTIME_OMIT, fallocate,
+ *     lseek (SEEK_DATA/SEEK_HOLE)
  *   - the FUSE device ioctls (CLONE, BACKING_OPEN, BACKING_CLOSE)
  *   - readiness of the /dev/fuse fd on the libuv loop, and a read that
  *     reports EAGAIN as a number instead of a thrown exception
@@ -11,6 +13,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +155,31 @@ static napi_value js_renameat2(napi_env env, napi_callback_info info) {
   RET(r);
 }
 
+/* utimensat(path, asec, ansec, msec, mnsec, nofollow); nsec may be UTIME_NOW / UTIME_OMIT */
+static napi_value js_utimensat(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  char *p = arg_str(env, argv[0]);
+  struct timespec ts[2] = {
+    { (time_t)arg_int(env, argv[1]), (long)arg_int(env, argv[2]) },
+    { (time_t)arg_int(env, argv[3]), (long)arg_int(env, argv[4]) },
+  };
+  bool nofollow = false;
+  napi_get_value_bool(env, argv[5], &nofollow);
+  int r = p ? utimensat(AT_FDCWD, p, ts, nofollow ? AT_SYMLINK_NOFOLLOW : 0) : (errno = ENOMEM, -1);
+  int e = errno; free(p); errno = e;
+  RET(r);
+}
+
+static napi_value js_fallocate(napi_env env, napi_callback_info info) {
+  ARGS(4); /* fd, mode, offset, length */
+  RET(fallocate((int)arg_int(env, argv[0]), (int)arg_int(env, argv[1]), (off_t)arg_int(env, argv[2]), (off_t)arg_int(env, argv[3])));
+}
+
+static napi_value js_lseek(napi_env env, napi_callback_info info) {
+  ARGS(3); /* fd, offset, whence */
+  RET(lseek((int)arg_int(env, argv[0]), (off_t)arg_int(env, argv[1]), (int)arg_int(env, argv[2])));
+}
+
 static napi_value js_ioctl_clone(napi_env env, napi_callback_info info) {
   ARGS(2); /* newfd, sessionfd */
   uint32_t src = (uint32_t)arg_int(env, argv[1]);
@@ -285,6 +313,7 @@ NAPI_MODULE_INIT() {
     { "lgetxattr", js_lgetxattr }, { "llistxattr", js_llistxattr },
     { "lsetxattr", js_lsetxattr }, { "lremovexattr", js_lremovexattr },
     { "mknod", js_mknod }, { "renameat2", js_renameat2 },
+    { "utimensat", js_utimensat }, { "fallocate", js_fallocate }, { "lseek", js_lseek },
     { "ioctlClone", js_ioctl_clone }, { "backingOpen", js_backing_open },
     { "backingClose", js_backing_close }, { "read", js_read },
     { "watch", js_watch }, { "unwatch", js_unwatch }, { "pause", js_pause },

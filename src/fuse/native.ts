@@ -16,6 +16,9 @@ export interface Shim {
   lremovexattr(path: string, name: string): number;
   mknod(path: string, mode: number, rdev: number): number;
   renameat2(from: string, to: string, flags: number): number;
+  utimensat(path: string, asec: number, ansec: number, msec: number, mnsec: number, nofollow: boolean): number;
+  fallocate(fd: number, mode: number, offset: number, length: number): number;
+  lseek(fd: number, offset: number, whence: number): number;
   ioctlClone(newFd: number, sessionFd: number): number;
   backingOpen(devFd: number, fd: number): number;
   backingClose(devFd: number, id: number): number;

@@ -56,6 +56,8 @@ export interface SessionOptions {
   log?: (line: string) => void;
   /** log every request and reply */
   debug?: boolean;
+  /** sees the raw bytes of every request read and every reply/notification written (capture, conformance tests) */
+  trace?: (dir: 'in' | 'out', bytes: Buffer) => void;
 }
 
 type Handler = (s: Session, q: any, ctx: RequestContext) => Out | Promise<Out>;
@@ -167,6 +169,7 @@ export class Session {
         this.end(`read error ${errnoName(n)}`);
         return;
       }
+      if (this.opts.trace) this.opts.trace('in', Buffer.from(buf.subarray(0, n)));
       this.handle(buf, n);
       if (this.ended) return;
     }
@@ -294,6 +297,7 @@ export class Session {
   write(out: Buffer | Buffer[], req: Request | null): void {
     if (this.ended) return;
     if (this.opts.debug && req) this.log(`-> ${req.op} unique=${req.unique} ${describeReply(out)}`);
+    if (this.opts.trace) this.opts.trace('out', Array.isArray(out) ? Buffer.concat(out) : Buffer.from(out));
     try {
       if (Array.isArray(out)) fs.writevSync(this.fd, out);
       else fs.writeSync(this.fd, out);
@@ -397,6 +401,7 @@ export class Session {
   notify(bytes: Buffer): Promise<boolean> {
     const run = () => new Promise<boolean>((resolve, reject) => {
       if (this.ended) { resolve(false); return; }
+      if (this.opts.trace) this.opts.trace('out', Buffer.from(bytes));
       setImmediate(() => fs.write(this.fd, bytes, 0, bytes.length, null, (err) => {
         if (!err) resolve(true);
         else if (errnoOf(err) === ENOENT) resolve(false);

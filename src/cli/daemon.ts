@@ -1,0 +1,69 @@
+/**
+ * Daemonizing like fuse-overlayfs: the parent re-runs this program in the
+ * background and exits 0 only once the child reports the mount live, or
+ * non-zero with the child's one-line reason. The child serves until the
+ * filesystem is unmounted (fusermount3 -u, umount) and then exits by
+ * itself; SIGINT/SIGTERM unmount first.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import type { Served } from '../fuse/serve.js';
+
+export const DAEMON_FLAG = '--tsfuse-daemon-child';
+
+/** In the parent: start the child and wait for its verdict. Never returns. */
+export function runDetached(argv: string[], logFile?: string): void {
+  const log = logFile ? fs.openSync(logFile, 'a') : 'ignore';
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv, DAEMON_FLAG], {
+    detached: true,
+    stdio: ['ignore', log, log, 'ipc'],
+  });
+  let done = false;
+  const finish = (code: number, msg?: string) => {
+    if (done) return;
+    done = true;
+    if (msg) process.stderr.write(msg.endsWith('\n') ? msg : msg + '\n');
+    process.exit(code);
+  };
+  child.on('message', (m: { ok?: boolean; error?: string }) => {
+    if (m.ok) { child.disconnect(); child.unref(); finish(0); }
+    else finish(1, m.error ?? 'tsfuse: mount failed');
+  });
+  child.on('exit', (code, sig) => finish(1, `tsfuse: daemon exited before the mount was ready (${sig ?? `exit ${code}`})`));
+  child.on('error', (e) => finish(1, `tsfuse: cannot start daemon: ${e.message}`));
+}
+
+/** True in the background child. */
+export function isDaemonChild(argv: string[]): boolean {
+  return argv.includes(DAEMON_FLAG);
+}
+
+/** In the child (or in -f mode): report success to a waiting parent. */
+export function reportReady(): void {
+  if (process.send) { process.send({ ok: true }); process.disconnect?.(); }
+}
+
+/** Report a failure: one line to the parent (or stderr), then exit 1 once it is delivered. */
+export function reportFailure(prog: string, err: unknown): void {
+  const msg = `${prog}: ${(err as Error)?.message ?? String(err)}`.split('\n')[0];
+  if (process.send) process.send({ error: msg }, () => process.exit(1));
+  else { process.stderr.write(msg + '\n'); process.exit(1); }
+}
+
+/** Unmount on SIGINT/SIGTERM, exit when the session ends. */
+export function serveUntilUnmounted(served: Served, log: (l: string) => void): void {
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: unmounting ${served.mountpoint}`);
+    served.unmount().catch((e) => {
+      log(`unmount failed (${(e as Error).message}); detaching lazily`);
+      return served.unmount({ lazy: true });
+    }).catch((e) => { log(`lazy unmount failed: ${(e as Error).message}`); process.exit(1); });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => {});
+  served.closed.then(() => process.exit(0));
+}

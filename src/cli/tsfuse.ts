@@ -1,0 +1,115 @@
+/**
+ * `tsfuse`: the toolbox. `tsfuse mount memfs MNT`, `tsfuse mount loopback
+ * DIR MNT`, `tsfuse unmount MNT`.
+ */
+import { Command } from 'commander';
+import * as fs from 'node:fs';
+import { MemFS } from '../examples/memfs.js';
+import { LoopbackFS } from '../examples/loopback.js';
+import type { FileSystem } from '../fuse/api.js';
+import { isRoot, unmount } from '../fuse/mount.js';
+import { serve } from '../fuse/serve.js';
+import type { SessionOptions } from '../fuse/session.js';
+import { DAEMON_FLAG, isDaemonChild, reportFailure, reportReady, runDetached, serveUntilUnmounted } from './daemon.js';
+import { nonNegativeNumber, OptionError, parseOptions, positiveInt, takeMountOptions } from './options.js';
+import { VERSION } from '../version.js';
+
+const PROG = 'tsfuse';
+
+interface MountFlags { foreground?: boolean; debug?: boolean; options: string[]; log?: string }
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
+/** Session options common to every example filesystem, taken out of the -o map. */
+function takeSessionOptions(m: Map<string, string | true>, debug: boolean, log: (l: string) => void): SessionOptions {
+  const o: SessionOptions = { log, debug };
+  const take = (k: string) => { const v = m.get(k); m.delete(k); return v; };
+  const mw = take('max_write');
+  if (mw !== undefined) o.maxWrite = positiveInt('max_write', mw === true ? '' : mw);
+  const rdp = take('readdirplus');
+  if (rdp !== undefined) {
+    if (rdp !== 'auto' && rdp !== 'on' && rdp !== 'off') throw new OptionError(`option readdirplus=${rdp}: expected auto, on or off`);
+    o.readdirplus = rdp;
+  }
+  if (take('writeback') === true) o.writebackCache = true;
+  const pt = take('passthrough');
+  if (pt === true) {
+    if (!isRoot()) throw new OptionError('option passthrough needs root (FUSE_DEV_IOC_BACKING_OPEN requires CAP_SYS_ADMIN)');
+    o.passthrough = true;
+  }
+  return o;
+}
+
+async function mountCommand(kind: string, args: string[], flags: MountFlags): Promise<void> {
+  const log = (l: string) => { if (flags.debug || flags.foreground || flags.log) process.stderr.write(`${PROG}: ${l}\n`); };
+  let fsys: FileSystem, mountpoint: string;
+  let opts: Map<string, string | true>;
+  try {
+    opts = parseOptions(flags.options);
+    const mountOpts = takeMountOptions(opts);
+    const sessionOpts = takeSessionOptions(opts, !!flags.debug, log);
+    const timeout = nonNegativeNumber('timeout', opts.get('timeout'));
+    opts.delete('timeout');
+    if (kind === 'memfs') {
+      if (args.length !== 1) throw new OptionError('usage: tsfuse mount memfs MOUNTPOINT');
+      fsys = new MemFS();
+      mountpoint = args[0];
+    } else if (kind === 'loopback') {
+      if (args.length !== 2) throw new OptionError('usage: tsfuse mount loopback DIR MOUNTPOINT');
+      const dir = args[0];
+      let st: fs.Stats;
+      try { st = fs.statSync(dir); } catch { throw new OptionError(`source directory ${dir} does not exist`); }
+      if (!st.isDirectory()) throw new OptionError(`source ${dir} is not a directory`);
+      fsys = new LoopbackFS(fs.realpathSync(dir), { timeout });
+      mountpoint = args[1];
+      mountOpts.fsname ??= fs.realpathSync(dir);
+    } else {
+      throw new OptionError(`unknown filesystem "${kind}" (expected memfs or loopback)`);
+    }
+    if (opts.size) throw new OptionError(`unknown option ${[...opts.keys()].join(',')}`);
+    mountOpts.subtype ??= kind;
+    if (!flags.foreground && !isDaemonChild(process.argv)) {
+      // validate the mountpoint here too, so the common mistakes fail fast
+      runDetached(process.argv.slice(2), flags.log);
+      return;
+    }
+    const served = await serve(fsys, mountpoint, { mount: mountOpts, session: sessionOpts });
+    log(`mounted ${kind} on ${served.mountpoint} (${served.mounted.via})`);
+    reportReady();
+    serveUntilUnmounted(served, log);
+  } catch (e) {
+    reportFailure(PROG, e);
+  }
+}
+
+export function program(): Command {
+  const p = new Command(PROG)
+    .version(VERSION, '-V, --version')
+    .description('FUSE in pure TypeScript: mount the example filesystems, manage mounts');
+  p.command('mount')
+    .description('mount an example filesystem: memfs MOUNTPOINT | loopback DIR MOUNTPOINT')
+    .argument('<kind>', 'memfs or loopback')
+    .argument('<paths...>', 'loopback: source dir and mountpoint; memfs: mountpoint')
+    .option('-f, --foreground', 'stay in the foreground')
+    .option('-d, --debug', 'log every request and reply (implies -f logging)')
+    .option('-o, --options <opts>', 'mount options, comma separated (repeatable): fsname=, subtype=, allow_other, default_permissions, ro, auto_unmount, max_read=, max_write=, timeout=, readdirplus=auto|on|off, writeback, passthrough', collect, [])
+    .option('--log <file>', 'daemon log file')
+    .option(DAEMON_FLAG, 'internal: run as the background daemon')
+    .action((kind: string, paths: string[], flags: MountFlags) => mountCommand(kind, paths, flags));
+  p.command('unmount')
+    .alias('umount')
+    .description('unmount a tsfuse mount (fusermount3 -u)')
+    .argument('<mountpoint>')
+    .option('-z, --lazy', 'lazy unmount')
+    .action(async (mp: string, o: { lazy?: boolean }) => {
+      try { await unmount(mp, o); } catch (e) { process.stderr.write(`${PROG}: ${(e as Error).message}\n`); process.exit(1); }
+    });
+  return p;
+}
+
+program().parseAsync(process.argv).catch((e) => {
+  process.stderr.write(`${PROG}: ${(e as Error).message}\n`);
+  process.exit(1);
+});

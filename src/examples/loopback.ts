@@ -1,0 +1,400 @@
+/**
+ * Loopback: mirrors a host directory. The main subject of the tests and
+ * benchmarks. Path-based like go-fuse's loopback: each node remembers the
+ * path it was last looked up by; (st_dev, st_ino) identifies it, so hard
+ * links share a node id. Metadata calls are synchronous syscalls on a local
+ * directory (a thread-pool hop costs more than the syscall, see
+ * spec/protocol.md); data I/O (read, write, fsync) is asynchronous, so many
+ * transfers overlap.
+ *
+ * With FUSE passthrough negotiated (root), opens attach the host file as a
+ * backing file and the kernel serves read/write/mmap itself.
+ */
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { FOpen, RENAME_EXCHANGE, ROOT_ID, S_IFDIR, S_IFLNK, S_IFREG, SetattrValid } from '../fuse/abi.js';
+import type { ConnectionInfo, FileSystem, SetattrArgs } from '../fuse/api.js';
+import { attrFromStats, dtype, statxFromStats } from '../fuse/attr.js';
+import { FuseError } from '../fuse/errors.js';
+import { shim, type Shim } from '../fuse/native.js';
+import type { AttrReply, Context, DirEntry, DirEntryPlus, Entry, Open, Statfs } from '../fuse/types.js';
+
+interface LNode {
+  nodeid: number;
+  path: string;
+  key: string;
+  nlookup: number;
+  backing?: { id: number; fd: number; refs: number; writable: boolean };
+}
+
+interface DirHandle { names: { name: string; type: number }[] }
+
+export interface LoopbackOptions {
+  /** entry and attribute validity in seconds (default 1) */
+  timeout?: number;
+}
+
+const BIG = { bigint: true } as const;
+const UNKNOWN_INO = 0xffffffff;
+const UTIME_NOW = (1 << 30) - 1;
+const UTIME_OMIT = (1 << 30) - 2;
+const O_ACCMODE = 3, O_CREAT = 0o100, O_WRONLY = 1, O_RDWR = 2;
+
+function check(r: number): number {
+  if (r < 0) throw new FuseError(-r);
+  return r;
+}
+
+export class LoopbackFS implements FileSystem {
+  readonly root: string;
+  private nodes = new Map<number, LNode>();
+  private byKey = new Map<string, number>();
+  private nextId = ROOT_ID + 1;
+  private dirs = new Map<number, DirHandle>();
+  private nextDirFh = 1;
+  /** fh → node for passthrough release bookkeeping */
+  private fhNode = new Map<number, LNode>();
+  private timeout: number;
+  private conn: ConnectionInfo | undefined;
+  private native: Shim;
+  private amRoot = process.getuid?.() === 0;
+
+  constructor(root: string, opts: LoopbackOptions = {}) {
+    const st = fs.statSync(root, BIG);
+    if (!st.isDirectory()) throw new FuseError('ENOTDIR', `${root} is not a directory`);
+    this.root = root;
+    this.timeout = opts.timeout ?? 1;
+    const key = `${st.dev}:${st.ino}`;
+    this.nodes.set(ROOT_ID, { nodeid: ROOT_ID, path: root, key, nlookup: 1 });
+    this.byKey.set(key, ROOT_ID);
+    this.native = shim();
+  }
+
+  init(conn: ConnectionInfo): void {
+    this.conn = conn;
+    // the kernel already applied the caller's umask to every mode it sends
+    process.umask(0);
+  }
+
+  private node(id: number): LNode {
+    const n = this.nodes.get(id);
+    if (!n) throw new FuseError('ESTALE', `no node ${id}`);
+    return n;
+  }
+
+  private entryFor(path: string, st: fs.BigIntStats): Entry {
+    const key = `${st.dev}:${st.ino}`;
+    let id = this.byKey.get(key);
+    let n = id === undefined ? undefined : this.nodes.get(id);
+    if (!n) {
+      id = this.nextId++;
+      n = { nodeid: id, path, key, nlookup: 0 };
+      this.nodes.set(id, n);
+      this.byKey.set(key, id);
+    }
+    n.path = path;
+    n.nlookup++;
+    return { nodeid: n.nodeid, entryValid: this.timeout, attrValid: this.timeout, attr: attrFromStats(st) };
+  }
+
+  private owned(c: Context, path: string): void {
+    if (this.amRoot && (c.uid !== 0 || c.gid !== 0)) fs.lchownSync(path, c.uid, c.gid);
+  }
+
+  lookup(_c: Context, parent: number, name: string): Entry {
+    const p = join(this.node(parent).path, name);
+    return this.entryFor(p, fs.lstatSync(p, BIG));
+  }
+
+  forget(id: number, nlookup: number): void {
+    const n = this.nodes.get(id);
+    if (!n || id === ROOT_ID) return;
+    n.nlookup -= nlookup;
+    if (n.nlookup <= 0 && !n.backing) {
+      this.nodes.delete(id);
+      if (this.byKey.get(n.key) === id) this.byKey.delete(n.key);
+    }
+  }
+
+  getattr(_c: Context, ino: number, fh: number | undefined): AttrReply {
+    const st = fh !== undefined ? fs.fstatSync(fh, BIG) : fs.lstatSync(this.node(ino).path, BIG);
+    return { attr: attrFromStats(st), attrValid: this.timeout };
+  }
+
+  setattr(_c: Context, ino: number, a: SetattrArgs): AttrReply {
+    const n = this.node(ino), V = SetattrValid;
+    const useFh = (a.valid & V.FH) !== 0;
+    if (a.valid & V.MODE) {
+      if (useFh) fs.fchmodSync(a.fh, a.mode & 0o7777);
+      else fs.chmodSync(n.path, a.mode & 0o7777);
+    }
+    if (a.valid & (V.UID | V.GID)) {
+      const uid = a.valid & V.UID ? a.uid : -1, gid = a.valid & V.GID ? a.gid : -1;
+      if (useFh) fs.fchownSync(a.fh, uid, gid); else fs.lchownSync(n.path, uid, gid);
+    }
+    if (a.valid & V.SIZE) {
+      if (useFh) fs.ftruncateSync(a.fh, a.size); else fs.truncateSync(n.path, a.size);
+    }
+    if (a.valid & (V.ATIME | V.MTIME | V.ATIME_NOW | V.MTIME_NOW)) {
+      const at = a.valid & V.ATIME_NOW ? [0, UTIME_NOW] : a.valid & V.ATIME ? [a.atime, a.atimensec] : [0, UTIME_OMIT];
+      const mt = a.valid & V.MTIME_NOW ? [0, UTIME_NOW] : a.valid & V.MTIME ? [a.mtime, a.mtimensec] : [0, UTIME_OMIT];
+      check(this.native.utimensat(n.path, at[0], at[1], mt[0], mt[1], true));
+    }
+    return this.getattr(_c, ino, useFh ? a.fh : undefined);
+  }
+
+  readlink(_c: Context, ino: number): Buffer {
+    return fs.readlinkSync(this.node(ino).path, { encoding: 'buffer' });
+  }
+
+  mknod(c: Context, parent: number, name: string, mode: number, rdev: number): Entry {
+    const p = join(this.node(parent).path, name);
+    check(this.native.mknod(p, mode, rdev));
+    this.owned(c, p);
+    return this.entryFor(p, fs.lstatSync(p, BIG));
+  }
+
+  mkdir(c: Context, parent: number, name: string, mode: number): Entry {
+    const p = join(this.node(parent).path, name);
+    fs.mkdirSync(p, mode & 0o7777);
+    this.owned(c, p);
+    return this.entryFor(p, fs.lstatSync(p, BIG));
+  }
+
+  symlink(c: Context, parent: number, name: string, target: string): Entry {
+    const p = join(this.node(parent).path, name);
+    fs.symlinkSync(target, p);
+    this.owned(c, p);
+    return this.entryFor(p, fs.lstatSync(p, BIG));
+  }
+
+  link(_c: Context, ino: number, newparent: number, newname: string): Entry {
+    const p = join(this.node(newparent).path, newname);
+    fs.linkSync(this.node(ino).path, p);
+    return this.entryFor(p, fs.lstatSync(p, BIG));
+  }
+
+  unlink(_c: Context, parent: number, name: string): void {
+    fs.unlinkSync(join(this.node(parent).path, name));
+  }
+
+  rmdir(_c: Context, parent: number, name: string): void {
+    fs.rmdirSync(join(this.node(parent).path, name));
+  }
+
+  rename(_c: Context, parent: number, name: string, newparent: number, newname: string, flags: number): void {
+    const from = join(this.node(parent).path, name), to = join(this.node(newparent).path, newname);
+    if (flags) check(this.native.renameat2(from, to, flags));
+    else fs.renameSync(from, to);
+    if (flags & RENAME_EXCHANGE) {
+      const parked = '\0exchange';
+      this.repath(to, parked);
+      this.repath(from, to);
+      this.repath(parked, from);
+    } else {
+      this.repath(from, to);
+    }
+  }
+
+  /** Keeps remembered paths right after a rename (the node and everything below it). */
+  private repath(from: string, to: string): void {
+    const prefix = from + '/';
+    for (const n of this.nodes.values()) {
+      if (n.path === from) n.path = to;
+      else if (n.path.startsWith(prefix)) n.path = to + n.path.slice(from.length);
+    }
+  }
+
+  open(_c: Context, ino: number, flags: number): Open {
+    const n = this.node(ino);
+    const fd = fs.openSync(n.path, flags & ~O_CREAT);
+    if (this.conn?.passthrough) return this.passthroughOpen(n, fd, flags);
+    return { fh: fd };
+  }
+
+  /** One backing file per inode (a kernel rule): shared and refcounted across opens. */
+  private passthroughOpen(n: LNode, fd: number, flags: number): Open {
+    const wantsWrite = (flags & O_ACCMODE) !== 0;
+    let b = n.backing;
+    if (!b) {
+      let bfd = -1, writable = true;
+      try { bfd = fs.openSync(n.path, O_RDWR); } catch { writable = false; bfd = fs.openSync(n.path, 0); }
+      const id = this.native.backingOpen(this.conn!.devFd, bfd);
+      if (id < 0) { fs.closeSync(bfd); return { fh: fd, openFlags: FOpen.DIRECT_IO }; }
+      b = n.backing = { id, fd: bfd, refs: 0, writable };
+    }
+    if (wantsWrite && !b.writable) return { fh: fd, openFlags: FOpen.DIRECT_IO };
+    b.refs++;
+    this.fhNode.set(fd, n);
+    return { fh: fd, openFlags: FOpen.PASSTHROUGH, backingId: b.id };
+  }
+
+  read(_c: Context, _ino: number, fh: number, offset: number, size: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(size);
+    return new Promise((res, rej) => fs.read(fh, buf, 0, size, offset, (err, n) => (err ? rej(err) : res(buf.subarray(0, n)))));
+  }
+
+  write(_c: Context, _ino: number, fh: number, offset: number, data: Buffer): Promise<number> {
+    return new Promise((res, rej) => fs.write(fh, data, 0, data.length, offset, (err, n) => (err ? rej(err) : res(n))));
+  }
+
+  flush(): void {}
+
+  release(_c: Context, _ino: number, fh: number): void {
+    const n = this.fhNode.get(fh);
+    if (n?.backing) {
+      this.fhNode.delete(fh);
+      if (--n.backing.refs === 0) {
+        this.native.backingClose(this.conn!.devFd, n.backing.id);
+        fs.closeSync(n.backing.fd);
+        n.backing = undefined;
+        if (n.nlookup <= 0) this.forget(n.nodeid, 0);
+      }
+    }
+    fs.close(fh, () => {});
+  }
+
+  fsync(_c: Context, _ino: number, fh: number, datasync: boolean): Promise<void> {
+    return new Promise((res, rej) => (datasync ? fs.fdatasync : fs.fsync)(fh, (err) => (err ? rej(err) : res())));
+  }
+
+  opendir(_c: Context, ino: number): Open {
+    const entries = fs.readdirSync(this.node(ino).path, { withFileTypes: true });
+    const names = [{ name: '.', type: 4 }, { name: '..', type: 4 }];
+    for (const d of entries) names.push({ name: d.name, type: direntType(d) });
+    const fh = this.nextDirFh++;
+    this.dirs.set(fh, { names });
+    return { fh };
+  }
+
+  private dir(fh: number): DirHandle {
+    const d = this.dirs.get(fh);
+    if (!d) throw new FuseError('EBADF');
+    return d;
+  }
+
+  readdir(_c: Context, _ino: number, fh: number, offset: number, size: number): DirEntry[] {
+    const names = this.dir(fh).names, out: DirEntry[] = [];
+    let bytes = 0;
+    for (let i = offset; i < names.length; i++) {
+      bytes += (24 + Buffer.byteLength(names[i].name) + 7) & ~7;
+      if (bytes > size) break;
+      out.push({ ino: UNKNOWN_INO, off: i + 1, type: names[i].type, name: names[i].name });
+    }
+    return out;
+  }
+
+  readdirplus(_c: Context, ino: number, fh: number, offset: number, size: number): DirEntryPlus[] {
+    const names = this.dir(fh).names, base = this.node(ino).path, out: DirEntryPlus[] = [];
+    let bytes = 0;
+    for (let i = offset; i < names.length; i++) {
+      const { name } = names[i];
+      bytes += (152 + Buffer.byteLength(name) + 7) & ~7;
+      if (bytes > size) break;
+      const p = join(base, name);
+      let st: fs.BigIntStats;
+      try { st = fs.lstatSync(p, BIG); } catch { continue; } // vanished since opendir
+      const entry = name === '.' || name === '..'
+        ? { nodeid: 0, entryValid: 0, attrValid: 0, attr: attrFromStats(st) }
+        : this.entryFor(p, st);
+      out.push({ ino: Number(st.ino), off: i + 1, type: dtype(Number(st.mode)), name, entry });
+    }
+    return out;
+  }
+
+  releasedir(_c: Context, _ino: number, fh: number): void {
+    this.dirs.delete(fh);
+  }
+
+  fsyncdir(): void {}
+
+  statfs(_c: Context, ino: number): Statfs {
+    const s = fs.statfsSync(this.node(ino).path);
+    return { blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, bsize: s.bsize, namelen: 255, frsize: s.bsize };
+  }
+
+  setxattr(_c: Context, ino: number, name: string, value: Buffer, flags: number): void {
+    check(this.native.lsetxattr(this.node(ino).path, name, value, flags));
+  }
+
+  getxattr(_c: Context, ino: number, name: string): Buffer {
+    const p = this.node(ino).path;
+    for (;;) {
+      const size = check(this.native.lgetxattr(p, name, Buffer.alloc(0)));
+      const buf = Buffer.allocUnsafe(size);
+      const r = this.native.lgetxattr(p, name, buf);
+      if (r === -34 /* ERANGE: grew meanwhile */) continue;
+      return buf.subarray(0, check(r));
+    }
+  }
+
+  listxattr(_c: Context, ino: number): string[] {
+    const p = this.node(ino).path;
+    for (;;) {
+      const size = check(this.native.llistxattr(p, Buffer.alloc(0)));
+      const buf = Buffer.allocUnsafe(size);
+      const r = this.native.llistxattr(p, buf);
+      if (r === -34) continue;
+      return buf.toString('utf8', 0, check(r)).split('\0').filter(Boolean);
+    }
+  }
+
+  removexattr(_c: Context, ino: number, name: string): void {
+    check(this.native.lremovexattr(this.node(ino).path, name));
+  }
+
+  access(_c: Context, ino: number, mask: number): void {
+    fs.accessSync(this.node(ino).path, mask);
+  }
+
+  create(c: Context, parent: number, name: string, mode: number, flags: number): { entry: Entry; open: Open } {
+    const p = join(this.node(parent).path, name);
+    const fd = fs.openSync(p, flags | O_CREAT, mode & 0o7777);
+    try {
+      this.owned(c, p);
+      const entry = this.entryFor(p, fs.fstatSync(fd, BIG));
+      const open = this.conn?.passthrough ? this.passthroughOpen(this.node(entry.nodeid), fd, flags) : { fh: fd };
+      return { entry, open };
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+  }
+
+  fallocate(_c: Context, _ino: number, fh: number, offset: number, length: number, mode: number): void {
+    check(this.native.fallocate(fh, mode, offset, length));
+  }
+
+  lseek(_c: Context, _ino: number, fh: number, offset: number, whence: number): number {
+    return check(this.native.lseek(fh, offset, whence));
+  }
+
+  async copyFileRange(_c: Context, _ino: number, a: { fhIn: number; offIn: number; fhOut: number; offOut: number; len: number }): Promise<number> {
+    const chunk = Buffer.allocUnsafe(Math.min(a.len, 1 << 20));
+    let done = 0;
+    while (done < a.len) {
+      const want = Math.min(chunk.length, a.len - done);
+      const n = await new Promise<number>((res, rej) => fs.read(a.fhIn, chunk, 0, want, a.offIn + done, (e, k) => (e ? rej(e) : res(k))));
+      if (n === 0) break;
+      await new Promise<void>((res, rej) => fs.write(a.fhOut, chunk, 0, n, a.offOut + done, (e) => (e ? rej(e) : res())));
+      done += n;
+    }
+    return done;
+  }
+
+  statx(_c: Context, ino: number, a: { getattrFlags: number; fh: number }) {
+    const st = a.getattrFlags & 1 ? fs.fstatSync(a.fh, BIG) : fs.lstatSync(this.node(ino).path, BIG);
+    return { attrValid: this.timeout, statx: statxFromStats(st) };
+  }
+}
+
+function direntType(d: fs.Dirent): number {
+  if (d.isFile()) return S_IFREG >> 12;
+  if (d.isDirectory()) return S_IFDIR >> 12;
+  if (d.isSymbolicLink()) return S_IFLNK >> 12;
+  if (d.isFIFO()) return 1;
+  if (d.isCharacterDevice()) return 2;
+  if (d.isBlockDevice()) return 6;
+  if (d.isSocket()) return 12;
+  return 0;
+}

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // real mounts: keep files in one process each, a few at a time
+    pool: 'forks',
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
