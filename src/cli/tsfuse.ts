@@ -16,7 +16,7 @@ import { VERSION } from '../version.js';
 
 const PROG = 'tsfuse';
 
-interface MountFlags { foreground?: boolean; debug?: boolean; options: string[]; log?: string }
+interface MountFlags { foreground?: boolean; debug?: boolean; options: string[]; log?: string; pidFile?: string }
 
 function collect(v: string, prev: string[]): string[] {
   return [...prev, v];
@@ -77,6 +77,7 @@ async function mountCommand(kind: string, args: string[], flags: MountFlags): Pr
     }
     const served = await serve(fsys, mountpoint, { mount: mountOpts, session: sessionOpts });
     log(`mounted ${kind} on ${served.mountpoint} (${served.mounted.via})`);
+    if (flags.pidFile) fs.writeFileSync(flags.pidFile, `${process.pid}\n`);
     reportReady();
     serveUntilUnmounted(served, log);
   } catch (e) {
@@ -96,6 +97,7 @@ export function program(): Command {
     .option('-d, --debug', 'log every request and reply (implies -f logging)')
     .option('-o, --options <opts>', 'mount options, comma separated (repeatable): fsname=, subtype=, allow_other, default_permissions, ro, auto_unmount, max_read=, max_write=, timeout=, readdirplus=auto|on|off, writeback, passthrough', collect, [])
     .option('--log <file>', 'daemon log file')
+    .option('--pid-file <file>', 'write the serving process id here once mounted')
     .option(DAEMON_FLAG, 'internal: run as the background daemon')
     .action((kind: string, paths: string[], flags: MountFlags) => mountCommand(kind, paths, flags));
   p.command('unmount')
