@@ -14,21 +14,18 @@ export const ROOT = resolve(import.meta.dirname, '..');
 export const BIN = join(ROOT, 'bin/tsfuse');
 
 const cleanups: (() => void)[] = [];
-let registered = false;
 
-function ensureAfterAll(): void {
-  if (registered) return;
-  registered = true;
-  afterAll(() => {
-    while (cleanups.length) {
-      try { cleanups.pop()!(); } catch { /* keep cleaning */ }
-    }
-  });
-}
+// Registered when a test file imports this module (hooks must be collected
+// before the tests run): unmount, kill and remove everything, even on failure.
+afterAll(() => {
+  while (cleanups.length) {
+    try { cleanups.pop()!(); } catch { /* keep cleaning */ }
+  }
+});
+
 
 /** A fresh directory under the system temp dir, removed after the file's tests. */
 export function tempDir(prefix = 'tsfuse-test-'): string {
-  ensureAfterAll();
   const d = fs.mkdtempSync(join(os.tmpdir(), prefix));
   cleanups.unshift(() => {
     if (!isMounted(d)) fs.rmSync(d, { recursive: true, force: true });
@@ -50,8 +47,14 @@ export function mountType(p: string): string | undefined {
   return undefined;
 }
 
+/** Running (a zombie waiting for its reaper counts as gone). */
 export function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 /** Force-unmounts `mnt` if still mounted (lazy), for cleanup. */
@@ -74,7 +77,6 @@ export interface CliMount {
  * cleanup. Throws with the CLI's stderr when the mount fails.
  */
 export function mountCli(kind: 'memfs' | 'loopback', args: string[], mnt: string, options: string[] = [], extra: string[] = []): CliMount {
-  ensureAfterAll();
   const pidFile = join(os.tmpdir(), `tsfuse-pid-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const o = options.length ? ['-o', options.join(',')] : [];
   const r = spawnSync(process.execPath, [BIN, 'mount', kind, ...args, mnt, ...o, '--pid-file', pidFile, ...extra], { encoding: 'utf8', timeout: 30_000 });

@@ -25,6 +25,12 @@ interface LNode {
   key: string;
   nlookup: number;
   backing?: { id: number; fd: number; refs: number; writable: boolean };
+  /** every name a hard-linked inode is known by (path among them) */
+  links?: Set<string>;
+  /** open handles (host fds) on this inode */
+  fds?: Set<number>;
+  /** its last known name was removed (unlinked, or renamed over): path is stale */
+  gone?: boolean;
 }
 
 interface DirHandle { names: { name: string; type: number }[] }
@@ -54,6 +60,8 @@ export class LoopbackFS implements FileSystem {
   private nextDirFh = 1;
   /** fh → node for passthrough release bookkeeping */
   private fhNode = new Map<number, LNode>();
+  /** fh (host fd) → node, for every open file */
+  private fdNode = new Map<number, LNode>();
   private timeout: number;
   private conn: ConnectionInfo | undefined;
   private native: Shim;
@@ -92,7 +100,13 @@ export class LoopbackFS implements FileSystem {
       this.nodes.set(id, n);
       this.byKey.set(key, id);
     }
+    if (n.path !== path && !n.gone && st.nlink > 1n && !st.isDirectory()) {
+      // another name of a hard-linked inode: remember both, so removing one keeps the other usable
+      (n.links ??= new Set()).add(n.path);
+      n.links.add(path);
+    }
     n.path = path;
+    n.gone = false;
     n.nlookup++;
     return { nodeid: n.nodeid, entryValid: this.timeout, attrValid: this.timeout, attr: attrFromStats(st) };
   }
@@ -116,31 +130,63 @@ export class LoopbackFS implements FileSystem {
     }
   }
 
+  /** An open fd on `n` when its path is stale (unlinked or renamed over while open). */
+  private goneFd(n: LNode): number | undefined {
+    if (!n.gone || !n.fds) return undefined;
+    for (const fd of n.fds) return fd;
+    return undefined;
+  }
+
+  /** `path` (an inode we know) was removed or replaced: forget that name. */
+  private dropName(key: string, path: string): void {
+    const id = this.byKey.get(key);
+    const n = id === undefined ? undefined : this.nodes.get(id);
+    if (!n) return;
+    n.links?.delete(path);
+    if (n.path !== path) return;
+    const other = n.links?.values().next().value;
+    if (other !== undefined) n.path = other;
+    else n.gone = true;
+  }
+
+  private keyOf(path: string): string | undefined {
+    try {
+      const st = fs.lstatSync(path, BIG);
+      return `${st.dev}:${st.ino}`;
+    } catch {
+      return undefined;
+    }
+  }
+
   getattr(_c: Context, ino: number, fh: number | undefined): AttrReply {
+    if (fh === undefined) fh = this.goneFd(this.node(ino));
     const st = fh !== undefined ? fs.fstatSync(fh, BIG) : fs.lstatSync(this.node(ino).path, BIG);
     return { attr: attrFromStats(st), attrValid: this.timeout };
   }
 
   setattr(_c: Context, ino: number, a: SetattrArgs): AttrReply {
     const n = this.node(ino), V = SetattrValid;
-    const useFh = (a.valid & V.FH) !== 0;
+    // an fd when the kernel gave one (ftruncate), or when the inode has no name left (fchmod on an unlinked file)
+    const fd = a.valid & V.FH ? a.fh : this.goneFd(n);
     if (a.valid & V.MODE) {
-      if (useFh) fs.fchmodSync(a.fh, a.mode & 0o7777);
+      if (fd !== undefined) fs.fchmodSync(fd, a.mode & 0o7777);
       else fs.chmodSync(n.path, a.mode & 0o7777);
     }
     if (a.valid & (V.UID | V.GID)) {
       const uid = a.valid & V.UID ? a.uid : -1, gid = a.valid & V.GID ? a.gid : -1;
-      if (useFh) fs.fchownSync(a.fh, uid, gid); else fs.lchownSync(n.path, uid, gid);
+      if (fd !== undefined) fs.fchownSync(fd, uid, gid); else fs.lchownSync(n.path, uid, gid);
     }
     if (a.valid & V.SIZE) {
-      if (useFh) fs.ftruncateSync(a.fh, a.size); else fs.truncateSync(n.path, a.size);
+      if (fd !== undefined) fs.ftruncateSync(fd, a.size); else fs.truncateSync(n.path, a.size);
     }
     if (a.valid & (V.ATIME | V.MTIME | V.ATIME_NOW | V.MTIME_NOW)) {
       const at = a.valid & V.ATIME_NOW ? [0, UTIME_NOW] : a.valid & V.ATIME ? [a.atime, a.atimensec] : [0, UTIME_OMIT];
       const mt = a.valid & V.MTIME_NOW ? [0, UTIME_NOW] : a.valid & V.MTIME ? [a.mtime, a.mtimensec] : [0, UTIME_OMIT];
-      check(this.native.utimensat(n.path, at[0], at[1], mt[0], mt[1], true));
+      // through the fd's /proc link (followed) when the name is gone
+      const target = fd !== undefined && !(a.valid & V.FH) ? `/proc/self/fd/${fd}` : n.path;
+      check(this.native.utimensat(target, at[0], at[1], mt[0], mt[1], target === n.path));
     }
-    return this.getattr(_c, ino, useFh ? a.fh : undefined);
+    return this.getattr(_c, ino, fd);
   }
 
   readlink(_c: Context, ino: number): Buffer {
@@ -175,7 +221,10 @@ export class LoopbackFS implements FileSystem {
   }
 
   unlink(_c: Context, parent: number, name: string): void {
-    fs.unlinkSync(join(this.node(parent).path, name));
+    const p = join(this.node(parent).path, name);
+    const key = this.keyOf(p);
+    fs.unlinkSync(p);
+    if (key !== undefined) this.dropName(key, p);
   }
 
   rmdir(_c: Context, parent: number, name: string): void {
@@ -184,8 +233,12 @@ export class LoopbackFS implements FileSystem {
 
   rename(_c: Context, parent: number, name: string, newparent: number, newname: string, flags: number): void {
     const from = join(this.node(parent).path, name), to = join(this.node(newparent).path, newname);
+    // the inode a plain rename replaces loses its name
+    const replaced = flags & RENAME_EXCHANGE ? undefined : this.keyOf(to);
+    const moved = replaced === undefined ? undefined : this.keyOf(from);
     if (flags) check(this.native.renameat2(from, to, flags));
     else fs.renameSync(from, to);
+    if (replaced !== undefined && replaced !== moved) this.dropName(replaced, to);
     if (flags & RENAME_EXCHANGE) {
       const parked = '\0exchange';
       this.repath(to, parked);
@@ -199,17 +252,26 @@ export class LoopbackFS implements FileSystem {
   /** Keeps remembered paths right after a rename (the node and everything below it). */
   private repath(from: string, to: string): void {
     const prefix = from + '/';
+    const move = (p: string) => (p === from ? to : p.startsWith(prefix) ? to + p.slice(from.length) : p);
     for (const n of this.nodes.values()) {
-      if (n.path === from) n.path = to;
-      else if (n.path.startsWith(prefix)) n.path = to + n.path.slice(from.length);
+      n.path = move(n.path);
+      if (n.links) n.links = new Set([...n.links].map(move));
     }
   }
 
   open(_c: Context, ino: number, flags: number): Open {
     const n = this.node(ino);
-    const fd = fs.openSync(n.path, flags & ~O_CREAT);
+    const old = this.goneFd(n);
+    // no name left (open via /proc/self/fd of an unlinked file): reopen through an fd we hold
+    const fd = fs.openSync(old !== undefined ? `/proc/self/fd/${old}` : n.path, flags & ~O_CREAT);
+    this.track(n, fd);
     if (this.conn?.passthrough) return this.passthroughOpen(n, fd, flags);
     return { fh: fd };
+  }
+
+  private track(n: LNode, fd: number): void {
+    (n.fds ??= new Set()).add(fd);
+    this.fdNode.set(fd, n);
   }
 
   /** One backing file per inode (a kernel rule): shared and refcounted across opens. */
@@ -241,6 +303,11 @@ export class LoopbackFS implements FileSystem {
   flush(): void {}
 
   release(_c: Context, _ino: number, fh: number): void {
+    const t = this.fdNode.get(fh);
+    if (t) {
+      this.fdNode.delete(fh);
+      t.fds?.delete(fh);
+    }
     const n = this.fhNode.get(fh);
     if (n?.backing) {
       this.fhNode.delete(fh);
@@ -353,9 +420,12 @@ export class LoopbackFS implements FileSystem {
     try {
       this.owned(c, p);
       const entry = this.entryFor(p, fs.fstatSync(fd, BIG));
+      this.track(this.node(entry.nodeid), fd);
       const open = this.conn?.passthrough ? this.passthroughOpen(this.node(entry.nodeid), fd, flags) : { fh: fd };
       return { entry, open };
     } catch (e) {
+      this.fdNode.get(fd)?.fds?.delete(fd);
+      this.fdNode.delete(fd);
       fs.closeSync(fd);
       throw e;
     }

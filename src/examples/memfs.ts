@@ -32,7 +32,13 @@ interface Node {
 const TTL = 1;
 const XATTR_CREATE = 1, XATTR_REPLACE = 2;
 const SEEK_DATA = 3, SEEK_HOLE = 4;
-const FALLOC_FL_KEEP_SIZE = 1, FALLOC_FL_PUNCH_HOLE = 2;
+const FALLOC_FL_KEEP_SIZE = 1, FALLOC_FL_PUNCH_HOLE = 2, FALLOC_FL_ZERO_RANGE = 0x10;
+const NAME_MAX = 255;
+
+/** Names longer than NAME_MAX can exist nowhere (the kernel passes up to 1024 bytes to FUSE). */
+function checkName(name: string): void {
+  if (Buffer.byteLength(name) > NAME_MAX) throw new FuseError('ENAMETOOLONG');
+}
 
 export class MemFS implements FileSystem {
   private nodes = new Map<number, Node>();
@@ -99,6 +105,7 @@ export class MemFS implements FileSystem {
 
   lookup(_c: Context, parent: number, name: string): Entry {
     const d = this.dir(parent);
+    checkName(name);
     const ino = name === '.' ? d.ino : name === '..' ? d.parent : d.children!.get(name);
     if (ino === undefined) throw new FuseError('ENOENT');
     return this.entry(this.node(ino));
@@ -149,8 +156,8 @@ export class MemFS implements FileSystem {
 
   private add(c: Context, parent: number, name: string, mode: number): Node {
     const d = this.dir(parent);
+    checkName(name);
     if (d.children!.has(name)) throw new FuseError('EEXIST');
-    if (Buffer.byteLength(name) > 255) throw new FuseError('ENAMETOOLONG');
     const gid = d.mode & 0o2000 ? d.gid : c.gid;
     const n = this.newNode(mode, c.uid, gid);
     if (n.children && d.mode & 0o2000) n.mode |= 0o2000;
@@ -181,6 +188,7 @@ export class MemFS implements FileSystem {
     const n = this.node(ino);
     if (n.children) throw new FuseError('EPERM');
     const d = this.dir(newparent);
+    checkName(newname);
     if (d.children!.has(newname)) throw new FuseError('EEXIST');
     d.children!.set(newname, n.ino);
     n.nlink++;
@@ -221,6 +229,7 @@ export class MemFS implements FileSystem {
     const ino = from.children!.get(name);
     if (ino === undefined) throw new FuseError('ENOENT');
     const n = this.node(ino);
+    checkName(newname);
     const existing = to.children!.get(newname);
     if (flags & RENAME_NOREPLACE && existing !== undefined) throw new FuseError('EEXIST');
     if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new FuseError('EINVAL');
@@ -365,6 +374,12 @@ export class MemFS implements FileSystem {
 
   setxattr(_c: Context, ino: number, name: string, value: Buffer, flags: number): void {
     const n = this.node(ino);
+    // Without FUSE_POSIX_ACL the kernel hands ACLs to the filesystem, which
+    // must then keep the mode in step and enforce them. memfs does neither,
+    // so it says "no ACLs here" (like tmpfs without ACL support): cp -a, tar
+    // and rsync then fall back to chmod instead of storing an inert ACL that
+    // leaves the mode wrong.
+    if (name === 'system.posix_acl_access' || name === 'system.posix_acl_default') throw new FuseError('EOPNOTSUPP');
     if (flags & XATTR_CREATE && n.xattrs.has(name)) throw new FuseError('EEXIST');
     if (flags & XATTR_REPLACE && !n.xattrs.has(name)) throw new FuseError('ENODATA');
     n.xattrs.set(name, Buffer.from(value));
@@ -391,6 +406,15 @@ export class MemFS implements FileSystem {
     const n = this.node(ino);
     if (mode & FALLOC_FL_PUNCH_HOLE) {
       n.data.fill(0, Math.min(offset, n.size), Math.min(offset + length, n.size));
+      this.touch(n);
+      return;
+    }
+    if (mode & FALLOC_FL_ZERO_RANGE) {
+      // zeroes the range; without KEEP_SIZE it also extends the file
+      if (mode & ~(FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE)) throw new FuseError('EOPNOTSUPP');
+      n.data.fill(0, Math.min(offset, n.size), Math.min(offset + length, n.size));
+      if (offset + length > n.size && !(mode & FALLOC_FL_KEEP_SIZE)) this.resize(n, offset + length);
+      else this.touch(n);
       return;
     }
     if (mode & ~FALLOC_FL_KEEP_SIZE) throw new FuseError('EOPNOTSUPP');

@@ -7,7 +7,7 @@
 import {
   CompatSize, EXT_GROUPS, InitFlag, NAME_MAX, Op, OP_NAMES, Size, type OpName,
 } from './abi.js';
-import { DecodeError } from './errors.js';
+import { DecodeError, Errno } from './errors.js';
 import type {
   Attr, AttrReply, DirEntry, DirEntryPlus, Entry, FileLock, IoctlReply, Open, Statfs, StatxReply,
 } from './types.js';
@@ -304,6 +304,8 @@ D(Op.FLUSH, (b, p, end) => { need(end, p, Size.FLUSH_IN, 'FLUSH'); return { fh: 
 D(Op.INIT, (b, p, end) => {
   need(end, p, CompatSize.INIT_IN, 'INIT');
   const major = b.readUInt32LE(p), minor = b.readUInt32LE(p + 4);
+  // a kernel of 7.36 or later always sends the 64-byte init_in
+  if (major === 7 && minor >= 36) need(end, p, Size.INIT_IN, 'INIT');
   let flags = BigInt(b.readUInt32LE(p + 12));
   // flags2 exists only in the 64-byte init_in (7.36+) and only with INIT_EXT
   if ((flags & InitFlag.INIT_EXT) !== 0n && end - p >= Size.INIT_IN) flags |= BigInt(b.readUInt32LE(p + 16)) << 32n;
@@ -321,9 +323,10 @@ D(Op.DESTROY, empty);
 D(Op.IOCTL, (b, p, end) => {
   need(end, p, Size.IOCTL_IN, 'IOCTL');
   const inSize = b.readUInt32LE(p + 24);
+  need(end, p + Size.IOCTL_IN, inSize, 'IOCTL data');
   return {
     fh: readU64(b, p), flags: b.readUInt32LE(p + 8), cmd: b.readUInt32LE(p + 12), arg: b.readBigUInt64LE(p + 16),
-    inSize, outSize: b.readUInt32LE(p + 28), data: b.subarray(p + Size.IOCTL_IN, Math.min(end, p + Size.IOCTL_IN + inSize)),
+    inSize, outSize: b.readUInt32LE(p + 28), data: b.subarray(p + Size.IOCTL_IN, p + Size.IOCTL_IN + inSize),
   };
 });
 D(Op.POLL, (b, p, end) => {
@@ -333,7 +336,8 @@ D(Op.POLL, (b, p, end) => {
 D(Op.NOTIFY_REPLY, (b, p, end) => {
   need(end, p, Size.NOTIFY_RETRIEVE_IN, 'NOTIFY_REPLY');
   const size = b.readUInt32LE(p + 16);
-  return { offset: readU64(b, p + 8), size, data: b.subarray(p + Size.NOTIFY_RETRIEVE_IN, Math.min(end, p + Size.NOTIFY_RETRIEVE_IN + size)) };
+  need(end, p + Size.NOTIFY_RETRIEVE_IN, size, 'NOTIFY_REPLY data');
+  return { offset: readU64(b, p + 8), size, data: b.subarray(p + Size.NOTIFY_RETRIEVE_IN, p + Size.NOTIFY_RETRIEVE_IN + size) };
 });
 D(Op.BATCH_FORGET, (b, p, end) => {
   need(end, p, Size.BATCH_FORGET_IN, 'BATCH_FORGET');
@@ -357,7 +361,7 @@ D(Op.COPY_FILE_RANGE, copyRangeIn('COPY_FILE_RANGE'));
 D(Op.COPY_FILE_RANGE_64, copyRangeIn('COPY_FILE_RANGE_64'));
 D(Op.SETUPMAPPING, raw);
 D(Op.REMOVEMAPPING, raw);
-D(Op.SYNCFS, empty);
+D(Op.SYNCFS, (b, p, end) => { need(end, p, Size.SYNCFS_IN, 'SYNCFS'); return {}; });
 D(Op.STATX, (b, p, end) => {
   need(end, p, Size.STATX_IN, 'STATX');
   return { getattrFlags: b.readUInt32LE(p), fh: readU64(b, p + 8), sxFlags: b.readUInt32LE(p + 16), sxMask: b.readUInt32LE(p + 20) };
@@ -366,6 +370,7 @@ D(Op.CUSE_INIT, raw);
 
 export function decodeHeader(b: Buffer, length: number): Header {
   if (length < Size.IN_HEADER) throw new DecodeError(`request truncated: ${length} bytes, header needs ${Size.IN_HEADER}`);
+  if (length > b.length) throw new DecodeError(`request length ${length} exceeds the ${b.length}-byte buffer`);
   const len = b.readUInt32LE(0);
   if (len !== length) throw new DecodeError(`request length ${len} does not match the ${length} bytes read`);
   return {
@@ -431,11 +436,15 @@ export function replyHeader(unique: number, size: number): Buffer {
   return b;
 }
 
-/** An error reply: exactly 16 bytes, error = -errno. */
+/** Largest errno the kernel accepts in a reply (fuse_dev_do_write refuses error <= -512 with EINVAL). */
+const MAX_REPLY_ERRNO = 511;
+
+/** An error reply: exactly 16 bytes, error = -errno (EIO for an errno the kernel would refuse). */
 export function encodeError(unique: number, errno: number): Buffer {
   const b = Buffer.allocUnsafe(Size.OUT_HEADER);
   b.writeUInt32LE(Size.OUT_HEADER, 0);
-  b.writeInt32LE(-Math.abs(errno), 4);
+  const e = Math.abs(errno | 0);
+  b.writeInt32LE(-(e > MAX_REPLY_ERRNO ? Errno.EIO : e), 4);
   writeU64(b, 8, unique);
   return b;
 }

@@ -51,7 +51,7 @@ export function checkMountpoint(mountpoint: string): string {
     st = fs.statSync(mp);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOTCONN') throw new MountError(`mountpoint ${mp} is a dead FUSE mount (Transport endpoint is not connected); unmount it first with fusermount3 -u`);
+    if (code === 'ENOTCONN' || code === 'ECONNABORTED') throw new MountError(`mountpoint ${mp} is a dead FUSE mount (Transport endpoint is not connected); unmount it first with fusermount3 -u`);
     if (code === 'ENOENT') throw new MountError(`mountpoint ${mp} does not exist`);
     throw new MountError(`cannot use mountpoint ${mp}: ${code}`);
   }

@@ -361,7 +361,7 @@ export class Session {
   wantedFlags(): bigint {
     const o = this.opts, f = this.fs, F = InitFlag;
     let w = F.BIG_WRITES | F.MAX_PAGES | F.INIT_EXT | F.AUTO_INVAL_DATA | F.ASYNC_DIO | F.HAS_EXPIRE_ONLY |
-      F.SETXATTR_EXT | F.ABORT_ERROR | F.HAS_IOCTL_DIR | F.DO_READDIRPLUS | F.READDIRPLUS_AUTO;
+      F.SETXATTR_EXT | F.HAS_IOCTL_DIR | F.DO_READDIRPLUS | F.READDIRPLUS_AUTO;
     if (o.asyncRead !== false) w |= F.ASYNC_READ;
     if (o.parallelDirops !== false) w |= F.PARALLEL_DIROPS;
     if (f.open) w |= F.ATOMIC_O_TRUNC;
