@@ -77,7 +77,8 @@ async function mountCommand(kind: string, args: string[], flags: MountFlags): Pr
     }
     const served = await serve(fsys, mountpoint, { mount: mountOpts, session: sessionOpts });
     log(`mounted ${kind} on ${served.mountpoint} (${served.mounted.via})`);
-    if (flags.pidFile) fs.writeFileSync(flags.pidFile, `${process.pid}\n`);
+    // async: a pid file inside the mountpoint must not block the serving thread
+    if (flags.pidFile) await fs.promises.writeFile(flags.pidFile, `${process.pid}\n`);
     reportReady();
     serveUntilUnmounted(served, log);
   } catch (e) {

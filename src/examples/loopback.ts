@@ -12,12 +12,12 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { FOpen, RENAME_EXCHANGE, ROOT_ID, S_IFDIR, S_IFLNK, S_IFREG, SetattrValid } from '../fuse/abi.js';
+import { FOpen, InitFlag, RENAME_EXCHANGE, ROOT_ID, S_IFDIR, S_IFLNK, S_IFREG, SetattrValid } from '../fuse/abi.js';
 import type { ConnectionInfo, FileSystem, SetattrArgs } from '../fuse/api.js';
 import { attrFromStats, dtype, statxFromStats } from '../fuse/attr.js';
 import { FuseError } from '../fuse/errors.js';
 import { shim, type Shim } from '../fuse/native.js';
-import type { AttrReply, Context, DirEntry, DirEntryPlus, Entry, Open, Statfs } from '../fuse/types.js';
+import type { Attr, AttrReply, Context, DirEntry, DirEntryPlus, Entry, Open, Statfs } from '../fuse/types.js';
 
 interface LNode {
   nodeid: number;
@@ -31,6 +31,8 @@ interface LNode {
   fds?: Set<number>;
   /** its last known name was removed (unlinked, or renamed over): path is stale */
   gone?: boolean;
+  /** attributes when the last name went (nlink 0): stat of a removed cwd, or of an unlinked file no one has open */
+  lastAttr?: Attr;
 }
 
 interface DirHandle { names: { name: string; type: number }[] }
@@ -41,10 +43,9 @@ export interface LoopbackOptions {
 }
 
 const BIG = { bigint: true } as const;
-const UNKNOWN_INO = 0xffffffff;
 const UTIME_NOW = (1 << 30) - 1;
 const UTIME_OMIT = (1 << 30) - 2;
-const O_ACCMODE = 3, O_CREAT = 0o100, O_WRONLY = 1, O_RDWR = 2;
+const O_ACCMODE = 3, O_CREAT = 0o100, O_WRONLY = 1, O_RDWR = 2, O_APPEND = 0o2000;
 
 function check(r: number): number {
   if (r < 0) throw new FuseError(-r);
@@ -107,6 +108,7 @@ export class LoopbackFS implements FileSystem {
     }
     n.path = path;
     n.gone = false;
+    n.lastAttr = undefined;
     n.nlookup++;
     return { nodeid: n.nodeid, entryValid: this.timeout, attrValid: this.timeout, attr: attrFromStats(st) };
   }
@@ -137,29 +139,36 @@ export class LoopbackFS implements FileSystem {
     return undefined;
   }
 
-  /** `path` (an inode we know) was removed or replaced: forget that name. */
-  private dropName(key: string, path: string): void {
-    const id = this.byKey.get(key);
+  /** `path` (an inode we know, `st` its stats before) was removed or replaced: forget that name. */
+  private dropName(st: fs.BigIntStats, path: string): void {
+    const id = this.byKey.get(`${st.dev}:${st.ino}`);
     const n = id === undefined ? undefined : this.nodes.get(id);
     if (!n) return;
     n.links?.delete(path);
     if (n.path !== path) return;
     const other = n.links?.values().next().value;
-    if (other !== undefined) n.path = other;
-    else n.gone = true;
+    if (other !== undefined) {
+      n.path = other;
+    } else {
+      n.gone = true;
+      n.lastAttr = { ...attrFromStats(st), nlink: 0 };
+    }
   }
 
-  private keyOf(path: string): string | undefined {
+  private statOf(path: string): fs.BigIntStats | undefined {
     try {
-      const st = fs.lstatSync(path, BIG);
-      return `${st.dev}:${st.ino}`;
+      return fs.lstatSync(path, BIG);
     } catch {
       return undefined;
     }
   }
 
   getattr(_c: Context, ino: number, fh: number | undefined): AttrReply {
-    if (fh === undefined) fh = this.goneFd(this.node(ino));
+    if (fh === undefined) {
+      const n = this.node(ino);
+      fh = this.goneFd(n);
+      if (fh === undefined && n.gone && n.lastAttr) return { attr: n.lastAttr, attrValid: this.timeout };
+    }
     const st = fh !== undefined ? fs.fstatSync(fh, BIG) : fs.lstatSync(this.node(ino).path, BIG);
     return { attr: attrFromStats(st), attrValid: this.timeout };
   }
@@ -182,8 +191,8 @@ export class LoopbackFS implements FileSystem {
     if (a.valid & (V.ATIME | V.MTIME | V.ATIME_NOW | V.MTIME_NOW)) {
       const at = a.valid & V.ATIME_NOW ? [0, UTIME_NOW] : a.valid & V.ATIME ? [a.atime, a.atimensec] : [0, UTIME_OMIT];
       const mt = a.valid & V.MTIME_NOW ? [0, UTIME_NOW] : a.valid & V.MTIME ? [a.mtime, a.mtimensec] : [0, UTIME_OMIT];
-      // through the fd's /proc link (followed) when the name is gone
-      const target = fd !== undefined && !(a.valid & V.FH) ? `/proc/self/fd/${fd}` : n.path;
+      // through the fd's /proc link (followed) when there is an fd: right even when the name is gone
+      const target = fd !== undefined ? `/proc/self/fd/${fd}` : n.path;
       check(this.native.utimensat(target, at[0], at[1], mt[0], mt[1], target === n.path));
     }
     return this.getattr(_c, ino, fd);
@@ -222,23 +231,26 @@ export class LoopbackFS implements FileSystem {
 
   unlink(_c: Context, parent: number, name: string): void {
     const p = join(this.node(parent).path, name);
-    const key = this.keyOf(p);
+    const st = this.statOf(p);
     fs.unlinkSync(p);
-    if (key !== undefined) this.dropName(key, p);
+    if (st) this.dropName(st, p);
   }
 
   rmdir(_c: Context, parent: number, name: string): void {
-    fs.rmdirSync(join(this.node(parent).path, name));
+    const p = join(this.node(parent).path, name);
+    const st = this.statOf(p);
+    fs.rmdirSync(p);
+    if (st) this.dropName(st, p);
   }
 
   rename(_c: Context, parent: number, name: string, newparent: number, newname: string, flags: number): void {
     const from = join(this.node(parent).path, name), to = join(this.node(newparent).path, newname);
     // the inode a plain rename replaces loses its name
-    const replaced = flags & RENAME_EXCHANGE ? undefined : this.keyOf(to);
-    const moved = replaced === undefined ? undefined : this.keyOf(from);
+    const replaced = flags & RENAME_EXCHANGE ? undefined : this.statOf(to);
+    const moved = replaced === undefined ? undefined : this.statOf(from);
     if (flags) check(this.native.renameat2(from, to, flags));
     else fs.renameSync(from, to);
-    if (replaced !== undefined && replaced !== moved) this.dropName(replaced, to);
+    if (replaced && !(moved && moved.dev === replaced.dev && moved.ino === replaced.ino)) this.dropName(replaced, to);
     if (flags & RENAME_EXCHANGE) {
       const parked = '\0exchange';
       this.repath(to, parked);
@@ -263,10 +275,29 @@ export class LoopbackFS implements FileSystem {
     const n = this.node(ino);
     const old = this.goneFd(n);
     // no name left (open via /proc/self/fd of an unlinked file): reopen through an fd we hold
-    const fd = fs.openSync(old !== undefined ? `/proc/self/fd/${old}` : n.path, flags & ~O_CREAT);
+    const fd = this.openHost(old !== undefined ? `/proc/self/fd/${old}` : n.path, flags & ~O_CREAT);
     this.track(n, fd);
     if (this.conn?.passthrough) return this.passthroughOpen(n, fd, flags);
     return { fh: fd };
+  }
+
+  /**
+   * open(2) on the host. With the writeback cache the kernel owns the file
+   * offset and reads whole pages to merge partial writes: a write-only fd
+   * must be able to read, and O_APPEND must go (the kernel already sends the
+   * right offsets; the host would append them at its own end of file).
+   */
+  private openHost(path: string, flags: number, mode?: number): number {
+    if (this.conn && (this.conn.flags & InitFlag.WRITEBACK_CACHE) !== 0n) {
+      const wb = (flags & ~(O_ACCMODE | O_APPEND)) | ((flags & O_ACCMODE) === O_WRONLY ? O_RDWR : flags & O_ACCMODE);
+      try {
+        return fs.openSync(path, wb, mode);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
+        // not readable (or not for us): fall through to the flags as asked
+      }
+    }
+    return fs.openSync(path, flags, mode);
   }
 
   private track(n: LNode, fd: number): void {
@@ -326,7 +357,14 @@ export class LoopbackFS implements FileSystem {
   }
 
   opendir(_c: Context, ino: number): Open {
-    const entries = fs.readdirSync(this.node(ino).path, { withFileTypes: true });
+    const n = this.node(ino);
+    if (n.gone) {
+      // a removed directory (someone's cwd): nothing to list, like any fs
+      const fh = this.nextDirFh++;
+      this.dirs.set(fh, { names: [] });
+      return { fh };
+    }
+    const entries = fs.readdirSync(n.path, { withFileTypes: true });
     const names = [{ name: '.', type: 4 }, { name: '..', type: 4 }];
     for (const d of entries) names.push({ name: d.name, type: direntType(d) });
     const fh = this.nextDirFh++;
@@ -340,13 +378,17 @@ export class LoopbackFS implements FileSystem {
     return d;
   }
 
-  readdir(_c: Context, _ino: number, fh: number, offset: number, size: number): DirEntry[] {
-    const names = this.dir(fh).names, out: DirEntry[] = [];
+  readdir(_c: Context, ino: number, fh: number, offset: number, size: number): DirEntry[] {
+    const names = this.dir(fh).names, base = this.node(ino).path, out: DirEntry[] = [];
     let bytes = 0;
     for (let i = offset; i < names.length; i++) {
-      bytes += (24 + Buffer.byteLength(names[i].name) + 7) & ~7;
+      const { name, type } = names[i];
+      bytes += (24 + Buffer.byteLength(name) + 7) & ~7;
       if (bytes > size) break;
-      out.push({ ino: UNKNOWN_INO, off: i + 1, type: names[i].type, name: names[i].name });
+      // d_ino must be the st_ino that stat reports (find -inum, scandir().inode(), du and cp -a's link detection rely on it)
+      let dino: number;
+      try { dino = Number(fs.lstatSync(join(base, name), BIG).ino); } catch { continue; } // vanished since opendir
+      out.push({ ino: dino, off: i + 1, type, name });
     }
     return out;
   }
@@ -416,7 +458,7 @@ export class LoopbackFS implements FileSystem {
 
   create(c: Context, parent: number, name: string, mode: number, flags: number): { entry: Entry; open: Open } {
     const p = join(this.node(parent).path, name);
-    const fd = fs.openSync(p, flags | O_CREAT, mode & 0o7777);
+    const fd = this.openHost(p, flags | O_CREAT, mode & 0o7777);
     try {
       this.owned(c, p);
       const entry = this.entryFor(p, fs.fstatSync(fd, BIG));

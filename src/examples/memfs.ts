@@ -9,6 +9,29 @@ import { dtype, nowTime } from '../fuse/attr.js';
 import { FuseError } from '../fuse/errors.js';
 import type { Attr, Context, DirEntry, DirEntryPlus, Entry, Statfs } from '../fuse/types.js';
 
+/**
+ * A directory's entries (name → inode) that also gives each name a cookie
+ * when it is added: a per-directory counter, so cookies only grow and an
+ * entry keeps its cookie until it is removed. Readdir offsets are cookies,
+ * so removing or adding other names while a directory is being read never
+ * skips or repeats an entry (POSIX; `for e in scandir(): unlink(e)`).
+ * Iteration order is insertion order, i.e. cookie order.
+ */
+class DirMap extends Map<string, number> {
+  readonly cookies = new Map<string, number>();
+  private next = 3; // 1 and 2 are "." and ".."
+
+  override set(name: string, ino: number): this {
+    if (!this.cookies.has(name)) this.cookies.set(name, this.next++);
+    return super.set(name, ino);
+  }
+
+  override delete(name: string): boolean {
+    this.cookies.delete(name);
+    return super.delete(name);
+  }
+}
+
 interface Node {
   ino: number;
   mode: number;
@@ -19,7 +42,7 @@ interface Node {
   data: Buffer;
   size: number;
   target: string;
-  children: Map<string, number> | null;
+  children: DirMap | null;
   parent: number;
   xattrs: Map<string, Buffer>;
   atime: [number, number];
@@ -60,7 +83,7 @@ export class MemFS implements FileSystem {
     const t = nowTime();
     const n: Node = {
       ino: this.nextIno++, mode, uid, gid, nlink: 1, rdev: 0, data: Buffer.alloc(0), size: 0, target: '',
-      children: (mode & S_IFMT) === S_IFDIR ? new Map() : null, parent: 0, xattrs: new Map(),
+      children: (mode & S_IFMT) === S_IFDIR ? new DirMap() : null, parent: 0, xattrs: new Map(),
       atime: t, mtime: t, ctime: t, nlookup: 0, opens: 0,
     };
     this.nodes.set(n.ino, n);
@@ -336,31 +359,37 @@ export class MemFS implements FileSystem {
     return { fh: this.nextFh++ };
   }
 
-  /** Snapshot-free listing: cookie i+1 is "after the i-th name" in insertion order, so entries survive concurrent changes. */
-  private listing(ino: number, offset: number): { name: string; ino: number }[] {
+  /** Entries after cookie `offset`, each with its own cookie (see DirMap): stable under concurrent changes. */
+  private listing(ino: number, offset: number): { name: string; ino: number; off: number }[] {
     const d = this.dir(ino);
-    const all = [{ name: '.', ino: d.ino }, { name: '..', ino: d.parent }];
-    for (const [name, i] of d.children!) all.push({ name, ino: i });
-    return all.slice(offset);
+    const out: { name: string; ino: number; off: number }[] = [];
+    if (offset < 1) out.push({ name: '.', ino: d.ino, off: 1 });
+    if (offset < 2) out.push({ name: '..', ino: d.parent, off: 2 });
+    const cookies = d.children!.cookies;
+    for (const [name, i] of d.children!) {
+      const off = cookies.get(name)!;
+      if (off > offset) out.push({ name, ino: i, off });
+    }
+    return out;
   }
 
   readdir(_c: Context, ino: number, _fh: number, offset: number): DirEntry[] {
-    return this.listing(ino, offset).map((e, i) => ({
-      ino: e.ino, off: offset + i + 1, type: dtype(this.node(e.ino).mode), name: e.name,
+    return this.listing(ino, offset).map((e) => ({
+      ino: e.ino, off: e.off, type: dtype(this.node(e.ino).mode), name: e.name,
     }));
   }
 
   readdirplus(_c: Context, ino: number, _fh: number, offset: number, size: number): DirEntryPlus[] {
     const out: DirEntryPlus[] = [];
     let bytes = 0;
-    for (const [i, e] of this.listing(ino, offset).entries()) {
+    for (const e of this.listing(ino, offset)) {
       bytes += 152 + ((Buffer.byteLength(e.name) + 7) & ~7);
       if (bytes > size) break;
       const n = this.node(e.ino);
       const entry = e.name === '.' || e.name === '..'
         ? { nodeid: 0, entryValid: 0, attrValid: 0, attr: this.attr(n) }
         : this.entry(n);
-      out.push({ ino: n.ino, off: offset + i + 1, type: dtype(n.mode), name: e.name, entry });
+      out.push({ ino: n.ino, off: e.off, type: dtype(n.mode), name: e.name, entry });
     }
     return out;
   }

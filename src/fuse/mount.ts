@@ -164,6 +164,7 @@ async function mountFusermount(mp: string, o: MountOptions): Promise<Mounted> {
     // fusermount3 stays alive watching the socket; it unmounts when we die
     child.unref();
     child.stderr!.destroy();
+    if (!isRoot()) armUnmountWatcher(mp);
     return { fd, mountpoint: mp, via: 'fusermount3', commFd: mine };
   }
   fs.closeSync(mine);
@@ -173,6 +174,23 @@ async function mountFusermount(mp: string, o: MountOptions): Promise<Mounted> {
     throw new MountError(`fusermount3 failed: ${oneLine(stderr) || `exit ${code}`}`);
   }
   return { fd, mountpoint: mp, via: 'fusermount3' };
+}
+
+/**
+ * fusermount3 3.14's auto_unmount cannot release an unprivileged mount on
+ * kernels where root is refused by a mount without allow_other: it checks
+ * the dead mount with open() as root, gets EACCES instead of ENOTCONN and
+ * leaves it. So a rootless daemon also starts a tiny watcher that blocks
+ * reading a pipe only the daemon holds; when the daemon dies, however it
+ * dies, the pipe ends and the watcher lazily unmounts as the same user.
+ */
+function armUnmountWatcher(mp: string): void {
+  const w = spawn('sh', ['-c', 'read _ || true; exec fusermount3 -u -z -q -- "$1" 2>/dev/null', 'tsfuse-unmount-watcher', mp], {
+    stdio: ['pipe', 'ignore', 'ignore'], detached: true,
+  });
+  w.on('error', () => {});
+  w.unref();
+  (w.stdin as unknown as { unref?: () => void }).unref?.();
 }
 
 /**
