@@ -1,0 +1,83 @@
+/**
+ * The overlay's inode table. A node is what the kernel holds a nodeid for:
+ * where its object lives (layer index and path in that layer), for
+ * directories which layers contribute to it, and a stable st_ino.
+ * Non-directories are keyed by the (device, inode) of their object, so
+ * lower hard links stay one inode for the life of the mount, also after one
+ * of their names was copied up.
+ */
+import { ROOT_ID } from '../fuse/abi.js';
+
+export interface OvlNode {
+  nodeid: number;
+  /** st_ino shown to callers: stable across copy-up for the life of the mount */
+  ino: number;
+  isDir: boolean;
+  /** layer index of the object (0 is the upper when there is one) */
+  layer: number;
+  /** path of the object in that layer */
+  path: string;
+  /** directories: contributing layers, top first (stops at an opaque layer) */
+  dirLayers: number[];
+  /** kernel-side name (for parents of copy-up) */
+  parent: OvlNode | null;
+  name: string;
+  nlookup: number;
+  /** object keys ("dev:ino") that map to this node */
+  keys: string[];
+}
+
+export class NodeTable {
+  private byId = new Map<number, OvlNode>();
+  private byKey = new Map<string, OvlNode>();
+  private next = ROOT_ID + 1;
+
+  constructor(readonly root: OvlNode) {
+    root.nodeid = ROOT_ID;
+    this.byId.set(ROOT_ID, root);
+  }
+
+  get(id: number): OvlNode | undefined {
+    return this.byId.get(id);
+  }
+
+  byObject(key: string): OvlNode | undefined {
+    return this.byKey.get(key);
+  }
+
+  add(n: Omit<OvlNode, 'nodeid' | 'nlookup'>): OvlNode {
+    const node: OvlNode = { ...n, nodeid: this.next++, nlookup: 0 };
+    this.byId.set(node.nodeid, node);
+    if (!node.isDir) for (const k of node.keys) this.byKey.set(k, node);
+    return node;
+  }
+
+  /** Another key (e.g. the upper copy after copy-up) that names the same node. */
+  alias(key: string, n: OvlNode): void {
+    if (!n.keys.includes(key)) n.keys.push(key);
+    this.byKey.set(key, n);
+  }
+
+  forget(id: number, nlookup: number): void {
+    const n = this.byId.get(id);
+    if (!n || id === ROOT_ID) return;
+    n.nlookup -= nlookup;
+    if (n.nlookup <= 0) {
+      this.byId.delete(id);
+      for (const k of n.keys) if (this.byKey.get(k) === n) this.byKey.delete(k);
+    }
+  }
+
+  /** Every node whose path is `from` or below it now lives at `to` (after a rename of dirs). */
+  repath(from: string, to: string): void {
+    const prefix = from + '/';
+    for (const n of this.byId.values()) {
+      if (n.path === from) n.path = to;
+      else if (n.path.startsWith(prefix)) n.path = to + n.path.slice(from.length);
+    }
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+}

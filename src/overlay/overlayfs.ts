@@ -1,0 +1,710 @@
+/**
+ * The overlay filesystem: lookup across layers top-down, whiteouts and
+ * opaque dirs, copy-up on the first change, merged readdir, rename rules
+ * (EXDEV for directories with lower parts, as redirect_dir=off), id
+ * mapping. Every layer is reached through the Layer interface
+ * (src/layers/); the only host paths touched directly are the upper's.
+ */
+import * as fs from 'node:fs';
+import { FOpen, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_ID, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SetattrValid } from '../fuse/abi.js';
+import type { ConnectionInfo, FileSystem, SetattrArgs } from '../fuse/api.js';
+import { FuseError } from '../fuse/errors.js';
+import { shim } from '../fuse/native.js';
+import type { Attr, AttrReply, Context, DirEntry, DirEntryPlus, Entry, Open, Statfs } from '../fuse/types.js';
+import type { Layer, LayerDirent, LayerStat, UpperLayer } from '../layers/types.js';
+import { copyUpObject, ORIGIN_XATTR } from './copyup.js';
+import { IdMap } from './idmap.js';
+import { NodeTable, type OvlNode } from './node.js';
+import type { OverlayOptions } from './options.js';
+import {
+  createWhiteout, hasAufsWhiteout, isOpaque, isPrivateXattr, isWhiteoutStat, join2, makeOpaque, OPAQUE_MARKER,
+  removeWhiteout, WH_PREFIX,
+} from './whiteout.js';
+
+const NS = 1_000_000_000n;
+const O_ACCMODE = 3, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200, O_TRUNC = 0o1000, O_APPEND = 0o2000;
+const DT_CHR = 2;
+const UTIME_NOW = (1 << 30) - 1, UTIME_OMIT = (1 << 30) - 2;
+
+interface Found {
+  layer: number;
+  path: string;
+  st: LayerStat;
+  dirLayers: number[];
+}
+
+interface Handle {
+  fd: number;
+  node: OvlNode;
+}
+
+interface DirHandle {
+  entries: { name: string; type: number; ino: number }[];
+}
+
+function split(ns: bigint): [number, number] {
+  return [Number(ns / NS), Number(ns % NS)];
+}
+
+function check(r: number, what?: string): number {
+  if (r < 0) throw new FuseError(-r, what);
+  return r;
+}
+
+export class OverlayFS implements FileSystem {
+  readonly layers: Layer[];
+  readonly upper: UpperLayer | undefined;
+  private readonly nodes: NodeTable;
+  private readonly devIndex = new Map<number, number>();
+  private readonly handles = new Map<number, Handle>();
+  private readonly dirs = new Map<number, DirHandle>();
+  private nextHandle = 1;
+  private readonly timeout: number;
+  private readonly uids: IdMap;
+  private readonly gids: IdMap;
+  private conn: ConnectionInfo | undefined;
+
+  constructor(readonly opts: OverlayOptions, upper: UpperLayer | undefined, lowers: Layer[], private readonly log: (l: string) => void = () => {}) {
+    this.upper = upper;
+    this.layers = upper ? [upper, ...lowers] : lowers;
+    for (const l of this.layers) if (!this.devIndex.has(l.dev)) this.devIndex.set(l.dev, this.devIndex.size);
+    this.timeout = opts.timeout ?? 1;
+    this.uids = new IdMap(opts.uidMappings, opts.squashToUid ?? (opts.squashToRoot ? 0 : undefined));
+    this.gids = new IdMap(opts.gidMappings, opts.squashToGid ?? (opts.squashToRoot ? 0 : undefined));
+    const rootLayers = this.layers.map((_, i) => i);
+    this.nodes = new NodeTable({
+      nodeid: ROOT_ID, ino: 0, isDir: true, layer: 0, path: '', dirLayers: rootLayers, parent: null, name: '', nlookup: 1, keys: [],
+    });
+  }
+
+  init(conn: ConnectionInfo): void {
+    this.conn = conn;
+    process.umask(0);
+  }
+
+  // ------------------------------------------------------------- resolving
+
+  private node(id: number): OvlNode {
+    const n = this.nodes.get(id);
+    if (!n) throw new FuseError('ESTALE');
+    return n;
+  }
+
+  private dirNode(id: number): OvlNode {
+    const n = this.node(id);
+    if (!n.isDir) throw new FuseError('ENOTDIR');
+    return n;
+  }
+
+  private inoOf(layer: Layer, ino: number): number {
+    const d = this.devIndex.get(layer.dev) ?? 0;
+    return d === 0 ? ino : d * 2 ** 44 + (ino % 2 ** 44);
+  }
+
+  /** Finds NAME under the directory node, top layer first. `from` skips layers above it. */
+  private async find(dir: OvlNode, name: string, from = 0): Promise<Found | null> {
+    let found: Found | null = null;
+    const p = join2(dir.path, name);
+    for (const li of dir.dirLayers) {
+      if (li < from) continue;
+      const L = this.layers[li];
+      const st = await L.stat(p);
+      if (!st) {
+        if (await hasAufsWhiteout(L, dir.path, name)) break;
+        continue;
+      }
+      if (await isWhiteoutStat(L, p, st)) break;
+      if ((st.mode & S_IFMT) === S_IFDIR) {
+        if (!found) found = { layer: li, path: p, st, dirLayers: [] };
+        else if ((found.st.mode & S_IFMT) !== S_IFDIR) break;
+        found.dirLayers.push(li);
+        if (await isOpaque(L, p)) break;
+        if (await hasAufsWhiteout(L, dir.path, name)) break;
+        continue;
+      }
+      if (!found) found = { layer: li, path: p, st, dirLayers: [] };
+      break;
+    }
+    return found;
+  }
+
+  /** The node for a found object: the same node for the same object (hard links, repeated lookups). */
+  private async nodeFor(parent: OvlNode, name: string, f: Found): Promise<OvlNode> {
+    const isDir = (f.st.mode & S_IFMT) === S_IFDIR;
+    let idLayer = this.layers[f.layer], idIno = f.st.ino;
+    if (isDir) {
+      const bottom = f.dirLayers[f.dirLayers.length - 1];
+      const bst = bottom === f.layer ? f.st : await this.layers[bottom].stat(f.path);
+      if (bst) { idLayer = this.layers[bottom]; idIno = bst.ino; }
+    } else if (f.layer === 0 && this.upper) {
+      // copied up earlier (maybe in an earlier mount): keep the lower object's identity
+      const origin = await this.upper.getxattr(f.path, ORIGIN_XATTR);
+      if (origin) {
+        const op = origin.toString();
+        for (let li = 1; li < this.layers.length; li++) {
+          const ost = await this.layers[li].stat(op);
+          if (ost && (ost.mode & S_IFMT) === (f.st.mode & S_IFMT)) { idLayer = this.layers[li]; idIno = ost.ino; break; }
+        }
+      }
+    }
+    const key = `${idLayer.dev}:${idIno}`;
+    const objKey = `${this.layers[f.layer].dev}:${f.st.ino}`;
+    let n = this.nodes.byObject(key) ?? this.nodes.byObject(objKey);
+    if (n && n.isDir === isDir) {
+      // a node already copied up keeps pointing at its upper copy
+      if (!(n.layer === 0 && f.layer !== 0 && !isDir)) { n.layer = f.layer; n.path = f.path; }
+      if (isDir) n.dirLayers = f.dirLayers;
+      n.parent = parent;
+      n.name = name;
+      return n;
+    }
+    n = this.nodes.add({
+      ino: this.inoOf(idLayer, idIno), isDir, layer: f.layer, path: f.path, dirLayers: f.dirLayers,
+      parent, name, keys: key === objKey ? [key] : [key, objKey],
+    });
+    return n;
+  }
+
+  private async statNode(n: OvlNode): Promise<LayerStat> {
+    const st = await this.layers[n.layer].stat(n.path);
+    if (!st) throw new FuseError('ENOENT', `${n.path} vanished from ${this.layers[n.layer].name}`);
+    return st;
+  }
+
+  private attr(n: OvlNode, st: LayerStat): Attr {
+    const [atime, atimensec] = split(st.atimeNs), [mtime, mtimensec] = split(st.mtimeNs), [ctime, ctimensec] = split(st.ctimeNs);
+    let nlink = st.nlink;
+    if (n.isDir && (this.opts.staticNlink || n.dirLayers.length > 1)) nlink = 1;
+    return {
+      ino: n.nodeid === ROOT_ID ? st.ino : n.ino, size: st.size, blocks: st.blocks, atime, atimensec, mtime, mtimensec, ctime, ctimensec,
+      mode: st.mode, nlink, uid: this.uids.toMount(st.uid), gid: this.gids.toMount(st.gid), rdev: st.rdev, blksize: st.blksize,
+    };
+  }
+
+  private entry(n: OvlNode, st: LayerStat): Entry {
+    n.nlookup++;
+    return { nodeid: n.nodeid, entryValid: this.timeout, attrValid: this.timeout, attr: this.attr(n, st) };
+  }
+
+  async lookup(_c: Context, parent: number, name: string): Promise<Entry> {
+    const dir = this.dirNode(parent);
+    if (name.startsWith(WH_PREFIX)) throw new FuseError('ENOENT');
+    const f = await this.find(dir, name);
+    if (!f) throw new FuseError('ENOENT');
+    return this.entry(await this.nodeFor(dir, name, f), f.st);
+  }
+
+  forget(id: number, nlookup: number): void {
+    this.nodes.forget(id, nlookup);
+  }
+
+  async getattr(_c: Context, ino: number, fh: number | undefined): Promise<AttrReply> {
+    const n = this.node(ino);
+    const h = fh !== undefined ? this.handles.get(fh) : undefined;
+    const st = h ? toStat(fs.fstatSync(h.fd, { bigint: true })) : await this.statNode(n);
+    return { attr: this.attr(n, st), attrValid: this.timeout };
+  }
+
+  // --------------------------------------------------------------- copy-up
+
+  private requireUpper(): UpperLayer {
+    if (!this.upper) throw new FuseError('EROFS');
+    return this.upper;
+  }
+
+  /** Makes the directory exist in the upper (parents first). */
+  private async upperDir(dir: OvlNode): Promise<void> {
+    const upper = this.requireUpper();
+    if (dir.dirLayers[0] === 0) return;
+    if (dir.parent) await this.upperDir(dir.parent);
+    const st = await this.statNode(dir);
+    await copyUpObject(this.layers[dir.layer], dir.path, upper, dir.path, st);
+    dir.dirLayers = [0, ...dir.dirLayers];
+    dir.layer = 0;
+  }
+
+  /** Copies a node's object up (parents first); afterwards it lives in the upper. */
+  private async copyUp(n: OvlNode): Promise<void> {
+    const upper = this.requireUpper();
+    if (n.isDir) return this.upperDir(n);
+    if (n.layer === 0) return;
+    const parent = n.parent!;
+    await this.upperDir(parent);
+    const target = join2(parent.path, n.name);
+    const st = await this.statNode(n);
+    await copyUpObject(this.layers[n.layer], n.path, upper, target, st);
+    n.layer = 0;
+    n.path = target;
+    const ust = await upper.stat(target);
+    if (ust) this.nodes.alias(`${upper.dev}:${ust.ino}`, n);
+  }
+
+  /** Does any layer below the upper show NAME in this directory? (then removing it needs a whiteout) */
+  private async lowerHas(dir: OvlNode, name: string): Promise<boolean> {
+    return (await this.find(dir, name, 1)) !== null;
+  }
+
+  private ownIds(c: Context): [number, number] {
+    return [this.uids.toLayer(c.uid), this.gids.toLayer(c.gid)];
+  }
+
+  private chownNew(c: Context, host: string): void {
+    const [uid, gid] = this.ownIds(c);
+    try { fs.lchownSync(host, uid, gid); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+    }
+  }
+
+  /** Prepares DIR/NAME for a new object: upper dir, name free, stale whiteouts gone. Returns whether a lower object was hidden there. */
+  private async prepareCreate(dir: OvlNode, name: string): Promise<{ hidLower: boolean }> {
+    if (name.startsWith(WH_PREFIX)) throw new FuseError('EINVAL', 'names starting with .wh. are reserved');
+    if (Buffer.byteLength(name) > 255) throw new FuseError('ENAMETOOLONG');
+    const upper = this.requireUpper();
+    if (await this.find(dir, name)) throw new FuseError('EEXIST');
+    await this.upperDir(dir);
+    const hadWhiteout = await removeWhiteout(upper, dir.path, name);
+    const hidLower = hadWhiteout || (dir.dirLayers.length > 1 && (await this.lowerHasAny(dir, name)));
+    return { hidLower };
+  }
+
+  /** Is there any object named NAME in the lower layers of DIR, visible or whited out? */
+  private async lowerHasAny(dir: OvlNode, name: string): Promise<boolean> {
+    const p = join2(dir.path, name);
+    for (const li of dir.dirLayers) if (li > 0 && (await this.layers[li].stat(p))) return true;
+    return false;
+  }
+
+  private async entryAt(dir: OvlNode, name: string): Promise<Entry> {
+    const f = await this.find(dir, name);
+    if (!f) throw new FuseError('ENOENT', `${name} vanished after creation`);
+    return this.entry(await this.nodeFor(dir, name, f), f.st);
+  }
+
+  // -------------------------------------------------------------- creating
+
+  async mkdir(c: Context, parent: number, name: string, mode: number): Promise<Entry> {
+    const dir = this.dirNode(parent);
+    const { hidLower } = await this.prepareCreate(dir, name);
+    const upper = this.upper!;
+    const tmp = upper.tempPath();
+    fs.mkdirSync(tmp, mode & 0o7777);
+    try {
+      this.chownNew(c, tmp);
+      // a new dir over a deleted lower one must not merge with it
+      if (hidLower) makeOpaque(upper, '', tmp);
+      fs.renameSync(tmp, upper.hostPath(join2(dir.path, name)));
+    } catch (e) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    return this.entryAt(dir, name);
+  }
+
+  async mknod(c: Context, parent: number, name: string, mode: number, rdev: number): Promise<Entry> {
+    const dir = this.dirNode(parent);
+    await this.prepareCreate(dir, name);
+    const host = this.upper!.hostPath(join2(dir.path, name));
+    check(shim().mknod(host, mode, rdev), 'mknod');
+    this.chownNew(c, host);
+    return this.entryAt(dir, name);
+  }
+
+  async symlink(c: Context, parent: number, name: string, target: string): Promise<Entry> {
+    const dir = this.dirNode(parent);
+    await this.prepareCreate(dir, name);
+    const host = this.upper!.hostPath(join2(dir.path, name));
+    fs.symlinkSync(target, host);
+    this.chownNew(c, host);
+    return this.entryAt(dir, name);
+  }
+
+  async link(_c: Context, ino: number, newparent: number, newname: string): Promise<Entry> {
+    const n = this.node(ino);
+    if (n.isDir) throw new FuseError('EPERM');
+    const dir = this.dirNode(newparent);
+    await this.prepareCreate(dir, newname);
+    await this.copyUp(n);
+    fs.linkSync(this.upper!.hostPath(n.path), this.upper!.hostPath(join2(dir.path, newname)));
+    const st = await this.statNode(n);
+    return this.entry(n, st);
+  }
+
+  async create(c: Context, parent: number, name: string, mode: number, flags: number): Promise<{ entry: Entry; open: Open }> {
+    const dir = this.dirNode(parent);
+    await this.prepareCreate(dir, name);
+    const host = this.upper!.hostPath(join2(dir.path, name));
+    const fd = fs.openSync(host, this.hostFlags(flags) | O_CREAT | O_EXCL, mode & 0o7777);
+    try {
+      this.chownNew(c, host);
+      const entry = await this.entryAt(dir, name);
+      return { entry, open: this.openHandle(fd, this.node(entry.nodeid)) };
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+  }
+
+  // -------------------------------------------------------------- removing
+
+  async unlink(_c: Context, parent: number, name: string): Promise<void> {
+    const dir = this.dirNode(parent);
+    const upper = this.requireUpper();
+    const f = await this.find(dir, name);
+    if (!f) throw new FuseError('ENOENT');
+    if ((f.st.mode & S_IFMT) === S_IFDIR) throw new FuseError('EISDIR');
+    await this.upperDir(dir);
+    const needWhiteout = await this.lowerHas(dir, name);
+    if (f.layer === 0) fs.unlinkSync(upper.hostPath(f.path));
+    if (needWhiteout) createWhiteout(upper, dir.path, name);
+  }
+
+  async rmdir(_c: Context, parent: number, name: string): Promise<void> {
+    const dir = this.dirNode(parent);
+    const upper = this.requireUpper();
+    const f = await this.find(dir, name);
+    if (!f) throw new FuseError('ENOENT');
+    if ((f.st.mode & S_IFMT) !== S_IFDIR) throw new FuseError('ENOTDIR');
+    const child = await this.nodeFor(dir, name, f);
+    if ((await this.listMerged(child)).length) throw new FuseError('ENOTEMPTY');
+    await this.upperDir(dir);
+    const hasLower = f.dirLayers.some((li) => li > 0);
+    if (f.dirLayers[0] === 0) {
+      // only whiteouts and markers are left in the upper copy
+      const host = upper.hostPath(f.path);
+      for (const e of fs.readdirSync(host)) fs.rmSync(`${host}/${e}`, { recursive: true, force: true });
+      fs.rmdirSync(host);
+    }
+    if (hasLower) createWhiteout(upper, dir.path, name);
+    child.dirLayers = [];
+  }
+
+  async rename(_c: Context, parent: number, name: string, newparent: number, newname: string, flags: number): Promise<void> {
+    const upper = this.requireUpper();
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new FuseError('EINVAL');
+    if (newname.startsWith(WH_PREFIX)) throw new FuseError('EINVAL');
+    const from = this.dirNode(parent), to = this.dirNode(newparent);
+    const src = await this.find(from, name);
+    if (!src) throw new FuseError('ENOENT');
+    const dst = await this.find(to, newname);
+    if (flags & RENAME_NOREPLACE && dst) throw new FuseError('EEXIST');
+    if (flags & RENAME_EXCHANGE && !dst) throw new FuseError('ENOENT');
+    const srcDir = (src.st.mode & S_IFMT) === S_IFDIR;
+    const dstDir = dst ? (dst.st.mode & S_IFMT) === S_IFDIR : false;
+    // redirect_dir=off: a directory with lower parts cannot move
+    if (srcDir && src.dirLayers.some((li) => li > 0)) throw new FuseError('EXDEV');
+    if (flags & RENAME_EXCHANGE && dstDir && dst!.dirLayers.some((li) => li > 0)) throw new FuseError('EXDEV');
+    if (dst && !(flags & RENAME_EXCHANGE)) {
+      if (srcDir && !dstDir) throw new FuseError('ENOTDIR');
+      if (!srcDir && dstDir) throw new FuseError('EISDIR');
+      if (dstDir) {
+        const dn = await this.nodeFor(to, newname, dst);
+        if ((await this.listMerged(dn)).length) throw new FuseError('ENOTEMPTY');
+      }
+    }
+    if (src.layer === dst?.layer && src.path === dst.path && !(flags & RENAME_EXCHANGE)) return;
+    const srcNode = await this.nodeFor(from, name, src);
+    await this.copyUp(srcNode);
+    await this.upperDir(to);
+    const srcHost = upper.hostPath(join2(from.path, name)), dstHost = upper.hostPath(join2(to.path, newname));
+    const srcNeedsWhiteout = !(flags & RENAME_EXCHANGE) && (await this.lowerHas(from, name));
+    if (flags & RENAME_EXCHANGE) {
+      const dstNode = await this.nodeFor(to, newname, dst!);
+      await this.copyUp(dstNode);
+      check(shim().renameat2(srcHost, dstHost, RENAME_EXCHANGE), 'rename exchange');
+      this.swapPaths(join2(from.path, name), join2(to.path, newname));
+      return;
+    }
+    if (dst) {
+      // the upper may hold the target itself or only a whiteout of it
+      const dstHidesLower = await this.lowerHas(to, newname);
+      if (dstDir && dst.dirLayers[0] === 0) {
+        for (const e of fs.readdirSync(dstHost)) fs.rmSync(`${dstHost}/${e}`, { recursive: true, force: true });
+        fs.rmdirSync(dstHost);
+      }
+      if (srcDir && dstHidesLower) makeOpaque(upper, join2(from.path, name));
+    } else {
+      const hadWhiteout = await removeWhiteout(upper, to.path, newname);
+      if (srcDir && (hadWhiteout || (await this.lowerHasAny(to, newname)))) makeOpaque(upper, join2(from.path, name));
+    }
+    await removeWhiteout(upper, to.path, newname).catch(() => false);
+    if (flags & RENAME_NOREPLACE) check(shim().renameat2(srcHost, dstHost, RENAME_NOREPLACE), 'rename');
+    else fs.renameSync(srcHost, dstHost);
+    this.nodes.repath(join2(from.path, name), join2(to.path, newname));
+    srcNode.parent = to;
+    srcNode.name = newname;
+    if (srcNeedsWhiteout) createWhiteout(upper, from.path, name);
+  }
+
+  private swapPaths(a: string, b: string): void {
+    const parked = '\0swap';
+    this.nodes.repath(a, parked);
+    this.nodes.repath(b, a);
+    this.nodes.repath(parked, b);
+  }
+
+  // ---------------------------------------------------------------- changing
+
+  async setattr(_c: Context, ino: number, a: SetattrArgs): Promise<AttrReply> {
+    const n = this.node(ino), V = SetattrValid;
+    const upper = this.requireUpper();
+    await this.copyUp(n);
+    const host = upper.hostPath(n.path);
+    const h = a.valid & V.FH ? this.handles.get(a.fh) : undefined;
+    const st0 = await this.statNode(n);
+    if (a.valid & V.MODE && (st0.mode & S_IFMT) !== S_IFLNK) fs.chmodSync(host, a.mode & 0o7777);
+    if (a.valid & (V.UID | V.GID)) {
+      const uid = a.valid & V.UID ? this.uids.toLayer(a.uid) : -1, gid = a.valid & V.GID ? this.gids.toLayer(a.gid) : -1;
+      try { fs.lchownSync(host, uid, gid); } catch (e) { if (!this.squashing() || (e as NodeJS.ErrnoException).code !== 'EPERM') throw e; }
+    }
+    if (a.valid & V.SIZE) {
+      if (n.isDir) throw new FuseError('EISDIR');
+      if (h && (h.node.layer === 0)) fs.ftruncateSync(h.fd, a.size); else fs.truncateSync(host, a.size);
+    }
+    if (a.valid & (V.ATIME | V.MTIME | V.ATIME_NOW | V.MTIME_NOW)) {
+      const at = a.valid & V.ATIME_NOW ? [0, UTIME_NOW] : a.valid & V.ATIME ? [a.atime, a.atimensec] : [0, UTIME_OMIT];
+      const mt = a.valid & V.MTIME_NOW ? [0, UTIME_NOW] : a.valid & V.MTIME ? [a.mtime, a.mtimensec] : [0, UTIME_OMIT];
+      check(shim().utimensat(host, at[0], at[1], mt[0], mt[1], true), 'utimensat');
+    }
+    return { attr: this.attr(n, await this.statNode(n)), attrValid: this.timeout };
+  }
+
+  private squashing(): boolean {
+    return !!(this.opts.squashToRoot || this.opts.squashToUid !== undefined || this.opts.squashToGid !== undefined);
+  }
+
+  async readlink(_c: Context, ino: number): Promise<Buffer> {
+    const n = this.node(ino);
+    return this.layers[n.layer].readlink(n.path);
+  }
+
+  // ------------------------------------------------------------------ files
+
+  private hostFlags(flags: number): number {
+    let f = flags & ~(O_CREAT | O_EXCL);
+    if (this.conn && (this.conn.flags & (1n << 16n)) !== 0n) {
+      // writeback cache: the kernel may read through write-only opens and owns append
+      if ((f & O_ACCMODE) === O_WRONLY) f = (f & ~O_ACCMODE) | O_RDWR;
+      f &= ~O_APPEND;
+    }
+    return f;
+  }
+
+  private openHandle(fd: number, node: OvlNode): Open {
+    const fh = this.nextHandle++;
+    this.handles.set(fh, { fd, node });
+    return { fh, openFlags: this.timeout > 0 ? FOpen.KEEP_CACHE : 0 };
+  }
+
+  async open(_c: Context, ino: number, flags: number): Promise<Open> {
+    const n = this.node(ino);
+    if (n.isDir) throw new FuseError('EISDIR');
+    const writes = (flags & O_ACCMODE) !== 0 || (flags & O_TRUNC) !== 0;
+    if (writes) await this.copyUp(n);
+    const L = this.layers[n.layer];
+    if (!L.open) throw new FuseError('EIO', `layer ${L.name} cannot open files`);
+    const fd = await L.open(n.path, writes ? this.hostFlags(flags) : this.hostFlags(flags) & ~O_TRUNC);
+    return this.openHandle(fd, n);
+  }
+
+  private handle(fh: number): Handle {
+    const h = this.handles.get(fh);
+    if (!h) throw new FuseError('EBADF');
+    return h;
+  }
+
+  read(_c: Context, _ino: number, fh: number, offset: number, size: number): Promise<Buffer> {
+    const { fd } = this.handle(fh);
+    const buf = Buffer.allocUnsafe(size);
+    return new Promise((res, rej) => fs.read(fd, buf, 0, size, offset, (e, n) => (e ? rej(e) : res(buf.subarray(0, n)))));
+  }
+
+  write(_c: Context, _ino: number, fh: number, offset: number, data: Buffer): Promise<number> {
+    const { fd } = this.handle(fh);
+    return new Promise((res, rej) => fs.write(fd, data, 0, data.length, offset, (e, n) => (e ? rej(e) : res(n))));
+  }
+
+  flush(): void {}
+
+  release(_c: Context, _ino: number, fh: number): void {
+    const h = this.handles.get(fh);
+    if (!h) return;
+    this.handles.delete(fh);
+    fs.close(h.fd, () => {});
+  }
+
+  fsync(_c: Context, _ino: number, fh: number, datasync: boolean): Promise<void> | void {
+    if (this.opts.noFsync) return;
+    const { fd } = this.handle(fh);
+    return new Promise((res, rej) => (datasync ? fs.fdatasync : fs.fsync)(fd, (e) => (e ? rej(e) : res())));
+  }
+
+  fsyncdir(): void {}
+
+  // ------------------------------------------------------------ directories
+
+  /** The merged listing of a directory node (no "." or ".."), upper first, whiteouts applied. */
+  async listMerged(dir: OvlNode): Promise<LayerDirent[]> {
+    const seen = new Set<string>(), hidden = new Set<string>();
+    const out: LayerDirent[] = [];
+    for (const li of dir.dirLayers) {
+      const L = this.layers[li];
+      const layerHides: string[] = [];
+      for (const e of await L.readdir(dir.path)) {
+        if (e.name === OPAQUE_MARKER) continue;
+        if (e.name.startsWith(WH_PREFIX)) { layerHides.push(e.name.slice(WH_PREFIX.length)); continue; }
+        if (seen.has(e.name) || hidden.has(e.name)) continue;
+        if (e.type === DT_CHR || e.type === 0 || (e.type === 8 && li > 0)) {
+          const p = join2(dir.path, e.name);
+          const st = await L.stat(p);
+          if (st && (await isWhiteoutStat(L, p, st))) { layerHides.push(e.name); continue; }
+        }
+        seen.add(e.name);
+        out.push(e);
+      }
+      for (const h of layerHides) hidden.add(h);
+    }
+    return out;
+  }
+
+  async opendir(_c: Context, ino: number): Promise<Open> {
+    const dir = this.dirNode(ino);
+    const names = await this.listMerged(dir);
+    const entries = [{ name: '.', type: 4, ino: dir.ino }, { name: '..', type: 4, ino: dir.parent?.ino ?? dir.ino }];
+    for (const e of names) entries.push({ name: e.name, type: e.type, ino: await this.direntIno(dir, e.name) });
+    const fh = this.nextHandle++;
+    this.dirs.set(fh, { entries });
+    return { fh, openFlags: 0 };
+  }
+
+  /** d_ino for a listing: the same number stat() reports (never the raw upper inode of a copied-up file). */
+  private async direntIno(dir: OvlNode, name: string): Promise<number> {
+    const f = await this.find(dir, name);
+    if (!f) return 0xffffffff;
+    const existing = this.nodes.byObject(`${this.layers[f.layer].dev}:${f.st.ino}`);
+    if (existing) return existing.ino;
+    if (f.layer === 0 || (f.st.mode & S_IFMT) === S_IFDIR) {
+      const n = await this.nodeFor(dir, name, f);
+      const ino = n.ino;
+      if (n.nlookup === 0) this.nodes.forget(n.nodeid, 0);
+      return ino;
+    }
+    return this.inoOf(this.layers[f.layer], f.st.ino);
+  }
+
+  private dirHandle(fh: number): DirHandle {
+    const d = this.dirs.get(fh);
+    if (!d) throw new FuseError('EBADF');
+    return d;
+  }
+
+  readdir(_c: Context, _ino: number, fh: number, offset: number, size: number): DirEntry[] {
+    const { entries } = this.dirHandle(fh);
+    const out: DirEntry[] = [];
+    let bytes = 0;
+    for (let i = offset; i < entries.length; i++) {
+      bytes += (24 + Buffer.byteLength(entries[i].name) + 7) & ~7;
+      if (bytes > size) break;
+      out.push({ ino: entries[i].ino, off: i + 1, type: entries[i].type, name: entries[i].name });
+    }
+    return out;
+  }
+
+  async readdirplus(_c: Context, ino: number, fh: number, offset: number, size: number): Promise<DirEntryPlus[]> {
+    const dir = this.dirNode(ino);
+    const { entries } = this.dirHandle(fh);
+    const out: DirEntryPlus[] = [];
+    let bytes = 0;
+    for (let i = offset; i < entries.length; i++) {
+      const e = entries[i];
+      bytes += (152 + Buffer.byteLength(e.name) + 7) & ~7;
+      if (bytes > size) break;
+      let entry: Entry = { nodeid: 0, entryValid: 0, attrValid: 0, attr: zeroAttr(e.ino) };
+      if (e.name !== '.' && e.name !== '..') {
+        const f = await this.find(dir, e.name);
+        if (!f) continue; // gone since opendir
+        entry = this.entry(await this.nodeFor(dir, e.name, f), f.st);
+      }
+      out.push({ ino: entry.nodeid ? entry.attr.ino : e.ino, off: i + 1, type: e.type, name: e.name, entry });
+    }
+    return out;
+  }
+
+  releasedir(_c: Context, _ino: number, fh: number): void {
+    this.dirs.delete(fh);
+  }
+
+  // ----------------------------------------------------------------- xattrs
+
+  private xattrsOn(): void {
+    if (this.opts.noxattrs) throw new FuseError('ENOSYS');
+  }
+
+  async getxattr(_c: Context, ino: number, name: string): Promise<Buffer> {
+    this.xattrsOn();
+    if (isPrivateXattr(name)) throw new FuseError('ENODATA');
+    const n = this.node(ino);
+    const v = await this.layers[n.layer].getxattr(n.path, name);
+    if (!v) throw new FuseError('ENODATA');
+    return v;
+  }
+
+  async listxattr(_c: Context, ino: number): Promise<string[]> {
+    this.xattrsOn();
+    const n = this.node(ino);
+    return (await this.layers[n.layer].listxattr(n.path)).filter((x) => !isPrivateXattr(x));
+  }
+
+  async setxattr(_c: Context, ino: number, name: string, value: Buffer, flags: number): Promise<void> {
+    this.xattrsOn();
+    if (isPrivateXattr(name)) throw new FuseError('EPERM');
+    const n = this.node(ino);
+    await this.copyUp(n);
+    check(shim().lsetxattr(this.upper!.hostPath(n.path), name, value, flags), 'setxattr');
+  }
+
+  async removexattr(_c: Context, ino: number, name: string): Promise<void> {
+    this.xattrsOn();
+    if (isPrivateXattr(name)) throw new FuseError('EPERM');
+    const n = this.node(ino);
+    await this.copyUp(n);
+    check(shim().lremovexattr(this.upper!.hostPath(n.path), name), 'removexattr');
+  }
+
+  // ------------------------------------------------------------------ misc
+
+  statfs(): Statfs {
+    const top = this.layers[0];
+    const host = top.hostPath?.('');
+    if (!host) return { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 4096, namelen: 251, frsize: 4096 };
+    const s = fs.statfsSync(host);
+    // like fuse-overlayfs: names need room for the ".wh." prefix
+    return { blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, bsize: s.bsize, namelen: 255 - WH_PREFIX.length, frsize: s.bsize };
+  }
+
+  fallocate(_c: Context, _ino: number, fh: number, offset: number, length: number, mode: number): void {
+    check(shim().fallocate(this.handle(fh).fd, mode, offset, length), 'fallocate');
+  }
+
+  lseek(_c: Context, _ino: number, fh: number, offset: number, whence: number): number {
+    return check(shim().lseek(this.handle(fh).fd, offset, whence), 'lseek');
+  }
+
+  async destroy(): Promise<void> {
+    for (const h of this.handles.values()) try { fs.closeSync(h.fd); } catch { /* closed */ }
+    for (const l of this.layers) await l.close?.();
+  }
+}
+
+function toStat(st: fs.BigIntStats): LayerStat {
+  return {
+    mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), nlink: Number(st.nlink), ino: Number(st.ino),
+    dev: Number(st.dev), rdev: Number(st.rdev), size: Number(st.size), blocks: Number(st.blocks), blksize: Number(st.blksize),
+    atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, birthtimeNs: st.birthtimeNs,
+  };
+}
+
+function zeroAttr(ino: number): Attr {
+  return { ino, size: 0, blocks: 0, atime: 0, atimensec: 0, mtime: 0, mtimensec: 0, ctime: 0, ctimensec: 0, mode: S_IFDIR, nlink: 1, uid: 0, gid: 0, rdev: 0, blksize: 4096 };
+}
+
+void S_IFREG;

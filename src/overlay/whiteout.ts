@@ -1,0 +1,84 @@
+/**
+ * Whiteouts and opaque directories, in every on-disk form in use:
+ *   whiteout: a char device 0/0 (kernel overlayfs, fuse-overlayfs), a
+ *             `.wh.NAME` file (AUFS form, what containers-storage extracts
+ *             layers with), or a file carrying the overlay whiteout xattr;
+ *   opaque:   `trusted.overlay.opaque`, `user.overlay.opaque`,
+ *             `user.fuseoverlayfs.opaque` = "y", or a `.wh..wh..opq` file.
+ * Created like fuse-overlayfs: char 0/0 where mknod works, else `.wh.NAME`;
+ * opaque dirs get `trusted.overlay.opaque=y` (or `user.fuseoverlayfs.opaque`
+ * when trusted.* is refused) plus a `.wh..wh..opq` file.
+ */
+import * as fs from 'node:fs';
+import { S_IFCHR, S_IFMT, S_IFREG } from '../fuse/abi.js';
+import { shim } from '../fuse/native.js';
+import { FuseError } from '../fuse/errors.js';
+
+const EPERM = 1;
+import type { Layer, LayerStat, UpperLayer } from '../layers/types.js';
+
+export const WH_PREFIX = '.wh.';
+export const OPAQUE_MARKER = '.wh..wh..opq';
+const OPAQUE_XATTRS = ['trusted.overlay.opaque', 'user.overlay.opaque', 'user.fuseoverlayfs.opaque'];
+const WHITEOUT_XATTRS = ['trusted.overlay.whiteout', 'user.overlay.whiteout'];
+
+/** xattr names the overlay keeps to itself: hidden from listxattr, ENODATA on get, EPERM on set. */
+export function isPrivateXattr(name: string): boolean {
+  return name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.') || name.startsWith('user.fuseoverlayfs.');
+}
+
+export function join2(dir: string, name: string): string {
+  return dir ? `${dir}/${name}` : name;
+}
+
+/** Is this stat (of `path` in `layer`) a whiteout? */
+export async function isWhiteoutStat(layer: Layer, path: string, st: LayerStat): Promise<boolean> {
+  const fmt = st.mode & S_IFMT;
+  if (fmt === S_IFCHR) return st.rdev === 0;
+  if (fmt === S_IFREG && st.size === 0) {
+    for (const x of WHITEOUT_XATTRS) if (await layer.getxattr(path, x)) return true;
+  }
+  return false;
+}
+
+/** Is NAME in DIR whited out by a `.wh.NAME` file in this layer? */
+export async function hasAufsWhiteout(layer: Layer, dir: string, name: string): Promise<boolean> {
+  return (await layer.stat(join2(dir, WH_PREFIX + name))) !== null;
+}
+
+export async function isOpaque(layer: Layer, dir: string): Promise<boolean> {
+  for (const x of OPAQUE_XATTRS) {
+    const v = await layer.getxattr(dir, x);
+    if (v && v.toString() === 'y') return true;
+  }
+  return (await layer.stat(join2(dir, OPAQUE_MARKER))) !== null;
+}
+
+/** Creates a whiteout for `dir/name` in the upper layer. */
+export function createWhiteout(upper: UpperLayer, dir: string, name: string): void {
+  if (upper.canMknod) {
+    const r = shim().mknod(upper.hostPath(join2(dir, name)), S_IFCHR, 0);
+    if (r >= 0) return;
+    if (r !== -EPERM) throw new FuseError(-r, `whiteout for ${join2(dir, name)}`);
+  }
+  fs.writeFileSync(upper.hostPath(join2(dir, WH_PREFIX + name)), '', { mode: 0o000 });
+}
+
+/** Removes whatever whiteout of `dir/name` the upper has (before creating the name there). */
+export async function removeWhiteout(upper: UpperLayer, dir: string, name: string): Promise<boolean> {
+  let removed = false;
+  const p = join2(dir, name);
+  const st = await upper.stat(p);
+  if (st && (await isWhiteoutStat(upper, p, st))) { fs.unlinkSync(upper.hostPath(p)); removed = true; }
+  const aufs = join2(dir, WH_PREFIX + name);
+  if (await upper.stat(aufs)) { fs.unlinkSync(upper.hostPath(aufs)); removed = true; }
+  return removed;
+}
+
+/** Marks an upper directory opaque (lower contents under the same path are hidden). */
+export function makeOpaque(upper: UpperLayer, dir: string, hostDir = upper.hostPath(dir)): void {
+  const s = shim();
+  const y = Buffer.from('y');
+  if (s.lsetxattr(hostDir, 'trusted.overlay.opaque', y, 0) < 0) s.lsetxattr(hostDir, 'user.fuseoverlayfs.opaque', y, 0);
+  fs.writeFileSync(`${hostDir}/${OPAQUE_MARKER}`, '', { mode: 0o000 });
+}
