@@ -12,7 +12,7 @@ import type { Served } from '../fuse/serve.js';
 export const DAEMON_FLAG = '--tsfuse-daemon-child';
 
 /** In the parent: start the child and wait for its verdict. Never returns. */
-export function runDetached(argv: string[], logFile?: string): void {
+export function runDetached(argv: string[], logFile?: string, prog = 'tsfuse'): void {
   const log = logFile ? fs.openSync(logFile, 'a') : 'ignore';
   const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv, DAEMON_FLAG], {
     detached: true,
@@ -27,10 +27,10 @@ export function runDetached(argv: string[], logFile?: string): void {
   };
   child.on('message', (m: { ok?: boolean; error?: string }) => {
     if (m.ok) { child.disconnect(); child.unref(); finish(0); }
-    else finish(1, m.error ?? 'tsfuse: mount failed');
+    else finish(1, m.error ?? `${prog}: mount failed`);
   });
-  child.on('exit', (code, sig) => finish(1, `tsfuse: daemon exited before the mount was ready (${sig ?? `exit ${code}`})`));
-  child.on('error', (e) => finish(1, `tsfuse: cannot start daemon: ${e.message}`));
+  child.on('exit', (code, sig) => finish(1, `${prog}: daemon exited before the mount was ready (${sig ?? `exit ${code}`})`));
+  child.on('error', (e) => finish(1, `${prog}: cannot start daemon: ${e.message}`));
 }
 
 /** True in the background child. */

@@ -63,7 +63,7 @@ export class DirectoryLayer implements Layer {
 
   /** The host path of a layer path (through the root fd). */
   hostPath(path: string): string {
-    return path ? `${this.base}/${path}` : this.base;
+    return path ? `${this.base}/${path}` : `${this.base}/.`;
   }
 
   stat(path: string): LayerStat | null {

@@ -77,9 +77,11 @@ export class OverlayFS implements FileSystem {
     });
   }
 
-  init(conn: ConnectionInfo): void {
+  async init(conn: ConnectionInfo): Promise<void> {
     this.conn = conn;
-    process.umask(0);
+    const root = this.nodes.get(ROOT_ID)!;
+    const st = await this.layers[0].stat('');
+    if (st) root.ino = this.inoOf(this.layers[0], st.ino);
   }
 
   // ------------------------------------------------------------- resolving
@@ -176,7 +178,7 @@ export class OverlayFS implements FileSystem {
     let nlink = st.nlink;
     if (n.isDir && (this.opts.staticNlink || n.dirLayers.length > 1)) nlink = 1;
     return {
-      ino: n.nodeid === ROOT_ID ? st.ino : n.ino, size: st.size, blocks: st.blocks, atime, atimensec, mtime, mtimensec, ctime, ctimensec,
+      ino: n.ino, size: st.size, blocks: st.blocks, atime, atimensec, mtime, mtimensec, ctime, ctimensec,
       mode: st.mode, nlink, uid: this.uids.toMount(st.uid), gid: this.gids.toMount(st.gid), rdev: st.rdev, blksize: st.blksize,
     };
   }
@@ -287,9 +289,10 @@ export class OverlayFS implements FileSystem {
     const { hidLower } = await this.prepareCreate(dir, name);
     const upper = this.upper!;
     const tmp = upper.tempPath();
-    fs.mkdirSync(tmp, mode & 0o7777);
+    fs.mkdirSync(tmp, 0o700);
     try {
       this.chownNew(c, tmp);
+      fs.chmodSync(tmp, mode & 0o7777);
       // a new dir over a deleted lower one must not merge with it
       if (hidLower) makeOpaque(upper, '', tmp);
       fs.renameSync(tmp, upper.hostPath(join2(dir.path, name)));
@@ -304,8 +307,9 @@ export class OverlayFS implements FileSystem {
     const dir = this.dirNode(parent);
     await this.prepareCreate(dir, name);
     const host = this.upper!.hostPath(join2(dir.path, name));
-    check(shim().mknod(host, mode, rdev), 'mknod');
+    check(shim().mknod(host, (mode & S_IFMT) | 0o600, rdev), 'mknod');
     this.chownNew(c, host);
+    fs.chmodSync(host, mode & 0o7777);
     return this.entryAt(dir, name);
   }
 
@@ -333,9 +337,10 @@ export class OverlayFS implements FileSystem {
     const dir = this.dirNode(parent);
     await this.prepareCreate(dir, name);
     const host = this.upper!.hostPath(join2(dir.path, name));
-    const fd = fs.openSync(host, this.hostFlags(flags) | O_CREAT | O_EXCL, mode & 0o7777);
+    const fd = fs.openSync(host, this.hostFlags(flags) | O_CREAT | O_EXCL, 0o600);
     try {
       this.chownNew(c, host);
+      fs.fchmodSync(fd, mode & 0o7777);
       const entry = await this.entryAt(dir, name);
       return { entry, open: this.openHandle(fd, this.node(entry.nodeid)) };
     } catch (e) {

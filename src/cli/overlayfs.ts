@@ -1,0 +1,107 @@
+/**
+ * `tsfuse-overlayfs`: the overlay filesystem with fuse-overlayfs' command
+ * line (src/cli/overlayfs-args.ts), so containers-storage's mount_program,
+ * mount.fuse3 and people can use it in its place.
+ *
+ * Daemonizes like fuse-overlayfs and `tsfuse mount`: the parent checks what
+ * it can (options, mountpoint, upper and work dirs), re-runs itself in the
+ * background and exits 0 only once the child reports the mount live, or 1
+ * with the child's one-line reason. The child opens every layer
+ * (createOverlay) and mounts before it reports: containers-storage may
+ * detach id-mapped lower mounts as soon as the parent returns.
+ */
+import * as fs from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { KERNEL_MINOR_VERSION, KERNEL_VERSION } from '../fuse/abi.js';
+import type { FileSystem } from '../fuse/api.js';
+import { checkMountpoint } from '../fuse/mount.js';
+import { serve } from '../fuse/serve.js';
+import type { SessionOptions } from '../fuse/session.js';
+import type { OverlayOptions } from '../overlay/options.js';
+import { VERSION } from '../version.js';
+import { isDaemonChild, reportFailure, reportReady, runDetached, serveUntilUnmounted } from './daemon.js';
+import { OptionError } from './options.js';
+import { OVERLAY_PROG as PROG, OVERLAY_USAGE, parseOverlayArgs, type OverlayMountArgs } from './overlayfs-args.js';
+
+/** Absolute as the kernel would resolve it from the current directory (no normalization, no symlinks resolved). */
+function absolute(p: string): string {
+  return isAbsolute(p) ? p : `${process.cwd()}/${p}`;
+}
+
+/** A plugin layer spec (`//NAME/DATA/PATH`) is not a path. */
+function isPluginSpec(p: string): boolean {
+  return p.startsWith('//');
+}
+
+/** Relative layer paths made absolute, so the daemon can chdir("/") and SIGTERM still finds the mountpoint. */
+export function resolveOverlayPaths(o: OverlayOptions): OverlayOptions {
+  return {
+    ...o,
+    lowerdirs: o.lowerdirs.map((l) => (isPluginSpec(l) ? l : absolute(l))),
+    ...(o.upperdir !== undefined ? { upperdir: absolute(o.upperdir) } : {}),
+    ...(o.workdir !== undefined ? { workdir: absolute(o.workdir) } : {}),
+  };
+}
+
+function checkDir(what: string, p: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new OptionError(code === 'ENOENT' ? `${what} ${p} does not exist` : `cannot use ${what} ${p}: ${code}`);
+  }
+  if (!st.isDirectory()) throw new OptionError(`${what} ${p} is not a directory`);
+}
+
+/** Everything that can be checked without opening the layers. */
+function validate(a: OverlayMountArgs): void {
+  checkMountpoint(a.mountpoint);
+  if (a.overlay.upperdir !== undefined) checkDir('upperdir', a.overlay.upperdir);
+  if (a.overlay.workdir !== undefined) checkDir('workdir', a.overlay.workdir);
+}
+
+function printVersion(): void {
+  process.stdout.write(`${PROG}: version ${VERSION}\nFUSE library: tsfuse ${VERSION} (pure TypeScript, no libfuse)\n` +
+    `using FUSE kernel interface version ${KERNEL_VERSION}.${KERNEL_MINOR_VERSION}\n`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const child = isDaemonChild(argv);
+  let parsed;
+  try {
+    parsed = parseOverlayArgs(argv);
+  } catch (e) {
+    reportFailure(PROG, e);
+    return;
+  }
+  if (parsed.action === 'help') { process.stdout.write(OVERLAY_USAGE); process.exit(0); }
+  if (parsed.action === 'version') { printVersion(); process.exit(0); }
+  const a = parsed;
+  // the parent (or -f) speaks; the daemon child's stderr is /dev/null anyway
+  if (!child) for (const w of a.warnings) process.stderr.write(`${PROG}: ${w}\n`);
+  const log = (l: string) => { if (a.debug || a.foreground) process.stderr.write(`${PROG}: ${l}\n`); };
+  try {
+    a.mountpoint = absolute(a.mountpoint);
+    a.overlay = resolveOverlayPaths(a.overlay);
+    validate(a);
+    if (!a.foreground && !child) {
+      runDetached(argv, undefined, PROG);
+      return;
+    }
+    // like fuse_daemonize(): do not pin the directory we were started in
+    if (child) process.chdir('/');
+    const { createOverlay } = await import('../overlay/index.js');
+    // opens every layer: must happen before reportReady()
+    const fsys: FileSystem & { sessionOptions?: SessionOptions } = await createOverlay(a.overlay, log);
+    const session: SessionOptions = { ...a.session, ...fsys.sessionOptions, debug: a.debug, log };
+    const served = await serve(fsys, a.mountpoint, { mount: a.mount, session });
+    log(`mounted overlay of ${a.overlay.lowerdirs.length} lower layer(s)${a.overlay.upperdir ? ' + upper' : ''} on ${served.mountpoint} (${served.mounted.via})`);
+    reportReady();
+    serveUntilUnmounted(served, log);
+  } catch (e) {
+    reportFailure(PROG, e);
+  }
+}
+
+main(process.argv.slice(2)).catch((e) => reportFailure(PROG, e));
