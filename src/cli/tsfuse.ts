@@ -34,6 +34,8 @@ function takeSessionOptions(m: Map<string, string | true>, debug: boolean, log: 
     o.readdirplus = rdp;
   }
   if (take('writeback') === true) o.writebackCache = true;
+  const spin = take('spin');
+  if (spin !== undefined) o.spin = spin === true ? 0 : Number(spin) || positiveInt('spin', spin);
   const pt = take('passthrough');
   if (pt === true) {
     if (!isRoot()) throw new OptionError('option passthrough needs root (FUSE_DEV_IOC_BACKING_OPEN requires CAP_SYS_ADMIN)');

@@ -49,6 +49,8 @@ export interface SessionOptions {
   maxBackground?: number;
   congestionThreshold?: number;
   timeGran?: number;
+  /** extra non-blocking reads after the queue ran dry, before sleeping (busy-poll). Default 0. */
+  spin?: number;
   /** requests handled at once before the session stops reading. Default 128. */
   maxInFlight?: number;
   rawHook?: RawHook;
@@ -104,6 +106,7 @@ export class Session {
   readonly closed: Promise<void>;
   private readonly log: (line: string) => void;
   private readonly maxInFlight: number;
+  private readonly spin: number;
 
   constructor(fd: number, fs: FileSystem, opts: SessionOptions = {}) {
     this.fd = fd;
@@ -113,6 +116,7 @@ export class Session {
     this.bufSize = Math.max(MIN_READ_BUFFER, maxWrite + PAGE_SIZE);
     this.log = opts.log ?? (() => {});
     this.maxInFlight = opts.maxInFlight ?? 128;
+    this.spin = opts.spin ?? Number(process.env.TSFUSE_SPIN ?? 0);
     this.ready = new Promise((res, rej) => { this.readyResolve = res; this.readyReject = rej; });
     this.ready.catch(() => {});
     this.closed = new Promise((res) => { this.closedResolve = res; });
@@ -156,13 +160,19 @@ export class Session {
     if (this.ended) return;
     if (status === -ENODEV) { this.drainOnDisconnect(); return; }
     const s = shim();
+    let spins = this.spin;
     for (let i = 0; i < 256; i++) {
       if (this.pending >= this.maxInFlight) { this.pause(); return; }
       const buf = this.pool.pop() ?? Buffer.allocUnsafe(this.bufSize);
       const n = s.read(this.fd, buf);
       if (n < 0) {
         this.pool.push(buf);
-        if (n === -EAGAIN) return;
+        if (n === -EAGAIN) {
+          // the next request of a caller in a loop usually arrives within
+          // microseconds: look again briefly before sleeping in epoll
+          if (spins-- > 0 && this.pending === 0) { i--; continue; }
+          return;
+        }
         if (n === -EINTR) continue;
         if (n === -ENODEV || n === -ECONNABORTED) { this.end('unmounted'); return; }
         this.log(`read /dev/fuse: ${errnoName(n)}`);
