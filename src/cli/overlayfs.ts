@@ -34,7 +34,7 @@ function isPluginSpec(p: string): boolean {
 }
 
 /** Relative layer paths made absolute, so the daemon can chdir("/") and SIGTERM still finds the mountpoint. */
-export function resolveOverlayPaths(o: OverlayOptions): OverlayOptions {
+function resolveOverlayPaths(o: OverlayOptions): OverlayOptions {
   return {
     ...o,
     lowerdirs: o.lowerdirs.map((l) => (isPluginSpec(l) ? l : absolute(l))),

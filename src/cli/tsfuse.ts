@@ -35,7 +35,10 @@ function takeSessionOptions(m: Map<string, string | true>, debug: boolean, log: 
   }
   if (take('writeback') === true) o.writebackCache = true;
   const spin = take('spin');
-  if (spin !== undefined) o.spin = spin === true ? 0 : Number(spin) || positiveInt('spin', spin);
+  if (spin !== undefined) {
+    if (spin === true || !/^\d+$/.test(spin)) throw new OptionError(`option spin=${spin === true ? '' : spin}: expected a whole number of polls`);
+    o.spin = Number(spin);
+  }
   const pt = take('passthrough');
   if (pt === true) {
     if (!isRoot()) throw new OptionError('option passthrough needs root (FUSE_DEV_IOC_BACKING_OPEN requires CAP_SYS_ADMIN)');
