@@ -52,6 +52,10 @@ export function reportFailure(prog: string, err: unknown): void {
 
 /** Unmount on SIGINT/SIGTERM, exit when the session ends. */
 export function serveUntilUnmounted(served: Served, log: (l: string) => void): void {
+  // a log reader that goes away (`-d | head`) must not take the filesystem down
+  process.stderr.on('error', () => {});
+  process.stdout.on('error', () => {});
+  process.on('SIGPIPE', () => {});
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;

@@ -1,0 +1,225 @@
+/**
+ * tsfuse-overlayfs on real mounts: what the differential harness does not
+ * compare — read-only overlays, every whiteout/opaque form in the layers,
+ * the on-disk format written, inode stability, private xattrs, id
+ * mapping, remount, lifecycle through the drop-in command line.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { forceUnmount, isMounted, mountType, pidAlive, ROOT, sh, shr, tempDir, waitFor } from './helpers.js';
+
+const BIN = join(ROOT, 'bin/tsfuse-overlayfs');
+
+interface Ovl { mnt: string; pid: number; unmount(): void }
+
+const mounted: string[] = [];
+function ovl(opts: string, mnt: string): Ovl {
+  const r = spawnSync(process.execPath, [BIN, '-o', opts, mnt], { encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`tsfuse-overlayfs failed (${r.status}): ${r.stderr.trim()}`);
+  mounted.push(mnt);
+  const pid = daemonPid(mnt);
+  return {
+    mnt, pid,
+    unmount() {
+      expect(spawnSync('fusermount3', ['-u', mnt]).status).toBe(0);
+      waitFor(() => !pidAlive(pid), 10_000, 'overlay daemon exit');
+    },
+  };
+}
+
+/** The daemon serving `mnt`: the process whose argv names it (we started it). */
+function daemonPid(mnt: string, arg = mnt): number {
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      if (argv.some((a) => a.endsWith('tsfuse-overlayfs')) && argv.includes(arg) && argv.some((a) => a.includes('daemon-child'))) return Number(p);
+    } catch { /* gone */ }
+  }
+  throw new Error(`no daemon for ${mnt}`);
+}
+
+function layers() {
+  const base = tempDir('tsfuse-ovl-');
+  const d = { base, l1: join(base, 'l1'), l2: join(base, 'l2'), u: join(base, 'u'), w: join(base, 'w'), m: join(base, 'm') };
+  for (const p of [d.l1, d.l2, d.u, d.w, d.m]) fs.mkdirSync(p);
+  return d;
+}
+
+const rw = (d: ReturnType<typeof layers>) => `lowerdir=${d.l1}:${d.l2},upperdir=${d.u},workdir=${d.w}`;
+
+describe('tsfuse-overlayfs', () => {
+  it('mounts as fuse.tsfuse-overlayfs with the root defaults, and unmounts with fusermount3 -u', () => {
+    const d = layers();
+    fs.writeFileSync(join(d.l1, 'f'), 'x');
+    const o = ovl(rw(d), d.m);
+    expect(mountType(d.m)).toBe('fuse.tsfuse-overlayfs');
+    const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === d.m)!;
+    expect(line).toContain('allow_other');
+    expect(line).toContain('default_permissions');
+    expect(fs.readFileSync(join(d.m, 'f'), 'utf8')).toBe('x');
+    o.unmount();
+    expect(isMounted(d.m)).toBe(false);
+  });
+
+  it('without upperdir it is read-only: every write is EROFS', () => {
+    const d = layers();
+    fs.writeFileSync(join(d.l1, 'f'), 'x');
+    ovl(`lowerdir=${d.l1}:${d.l2}`, d.m);
+    for (const cmd of [`echo y > ${d.m}/f`, `touch ${d.m}/new`, `mkdir ${d.m}/d`, `rm ${d.m}/f`, `chmod 600 ${d.m}/f`, `setfattr -n user.a -v b ${d.m}/f`]) {
+      const r = shr(cmd);
+      expect(r.status, cmd).not.toBe(0);
+      expect(r.stderr, cmd).toMatch(/Read-only file system/);
+    }
+    expect(fs.readFileSync(join(d.m, 'f'), 'utf8')).toBe('x');
+  });
+
+  it('reads every whiteout and opaque form found in lower layers', () => {
+    const d = layers();
+    // l2 (bottom) has everything; l1 hides parts of it in each form
+    for (const n of ['aufs', 'chardev', 'xattr', 'keep']) fs.writeFileSync(join(d.l2, n), n);
+    for (const dir of ['opq-trusted', 'opq-user', 'opq-fuse', 'opq-marker', 'merged']) {
+      fs.mkdirSync(join(d.l2, dir));
+      fs.writeFileSync(join(d.l2, dir, 'from-l2'), '');
+      fs.mkdirSync(join(d.l1, dir));
+      fs.writeFileSync(join(d.l1, dir, 'from-l1'), '');
+    }
+    fs.writeFileSync(join(d.l1, '.wh.aufs'), '');
+    sh(`mknod ${d.l1}/chardev c 0 0`);
+    fs.writeFileSync(join(d.l1, 'xattr'), '');
+    sh(`setfattr -n trusted.overlay.whiteout -v y ${d.l1}/xattr`);
+    sh(`setfattr -n trusted.overlay.opaque -v y ${d.l1}/opq-trusted`);
+    sh(`setfattr -n user.overlay.opaque -v y ${d.l1}/opq-user`);
+    sh(`setfattr -n user.fuseoverlayfs.opaque -v y ${d.l1}/opq-fuse`);
+    fs.writeFileSync(join(d.l1, 'opq-marker', '.wh..wh..opq'), '');
+    ovl(`lowerdir=${d.l1}:${d.l2}`, d.m);
+    expect(fs.readdirSync(d.m).sort()).toEqual(['keep', 'merged', 'opq-fuse', 'opq-marker', 'opq-trusted', 'opq-user']);
+    for (const dir of ['opq-trusted', 'opq-user', 'opq-fuse', 'opq-marker']) expect(fs.readdirSync(join(d.m, dir)), dir).toEqual(['from-l1']);
+    expect(fs.readdirSync(join(d.m, 'merged')).sort()).toEqual(['from-l1', 'from-l2']);
+    for (const n of ['aufs', 'chardev', 'xattr', '.wh.aufs']) expect(fs.existsSync(join(d.m, n)), n).toBe(false);
+  });
+
+  it('writes the on-disk format of fuse-overlayfs: char 0/0 whiteouts, opaque xattr + marker, origin xattr', () => {
+    const d = layers();
+    fs.writeFileSync(join(d.l1, 'gone'), 'g');
+    fs.writeFileSync(join(d.l1, 'edit'), 'e');
+    fs.mkdirSync(join(d.l1, 'dir'));
+    fs.writeFileSync(join(d.l1, 'dir', 'old'), 'o');
+    ovl(rw(d), d.m);
+    sh(`cd ${d.m} && rm gone && echo more >> edit && rm -r dir && mkdir dir && touch dir/new`);
+    const wh = fs.lstatSync(join(d.u, 'gone'));
+    expect(wh.isCharacterDevice()).toBe(true);
+    expect(wh.rdev).toBe(0);
+    expect(fs.readFileSync(join(d.u, 'edit'), 'utf8')).toBe('emore\n');
+    expect(sh(`getfattr --only-values -n user.fuseoverlayfs.origin ${d.u}/edit`)).toBe('edit');
+    expect(sh(`getfattr --only-values -n trusted.overlay.opaque ${d.u}/dir`)).toBe('y');
+    expect(fs.readdirSync(join(d.u, 'dir')).sort()).toEqual(['.wh..wh..opq', 'new']);
+    expect(fs.readdirSync(join(d.m, 'dir'))).toEqual(['new']);
+    // nothing half-made is left in the workdir
+    expect(fs.readdirSync(join(d.w, 'work'))).toEqual([]);
+  });
+
+  it('keeps inode numbers across copy-up and across a remount; one st_dev for everything', () => {
+    const d = layers();
+    fs.writeFileSync(join(d.l2, 'f'), 'x');
+    fs.mkdirSync(join(d.l2, 'dir'));
+    const lowerIno = fs.statSync(join(d.l2, 'f')).ino;
+    let o = ovl(rw(d), d.m);
+    const before = fs.statSync(join(d.m, 'f'));
+    expect(before.ino).toBe(lowerIno);
+    fs.appendFileSync(join(d.m, 'f'), 'y');
+    const after = fs.statSync(join(d.m, 'f'));
+    expect(after.ino).toBe(before.ino);
+    expect(fs.statSync(join(d.m, 'dir')).dev).toBe(after.dev);
+    expect(fs.statSync(d.m).dev).toBe(after.dev);
+    o.unmount();
+    o = ovl(rw(d), d.m);
+    expect(fs.statSync(join(d.m, 'f')).ino).toBe(lowerIno);
+    expect(fs.readFileSync(join(d.m, 'f'), 'utf8')).toBe('xy');
+    // readdir reports the same inode number stat does
+    const listed = sh(`ls -i ${d.m} | awk '$2=="f"{print $1}'`).trim();
+    expect(Number(listed)).toBe(lowerIno);
+    o.unmount();
+  });
+
+  it('lower hard links stay one inode within the mount, also after copy-up of one name', () => {
+    const d = layers();
+    fs.writeFileSync(join(d.l1, 'a'), 'shared');
+    fs.linkSync(join(d.l1, 'a'), join(d.l1, 'b'));
+    ovl(rw(d), d.m);
+    const [ia, ib] = [fs.statSync(join(d.m, 'a')).ino, fs.statSync(join(d.m, 'b')).ino];
+    expect(ia).toBe(ib);
+    fs.appendFileSync(join(d.m, 'a'), '+');
+    expect(fs.readFileSync(join(d.m, 'b'), 'utf8')).toBe('shared+');
+    // the lower file is untouched
+    expect(fs.readFileSync(join(d.l1, 'a'), 'utf8')).toBe('shared');
+  });
+
+  it('hides the overlay-private xattrs and refuses to set them', () => {
+    const d = layers();
+    fs.writeFileSync(join(d.l1, 'f'), 'x');
+    sh(`setfattr -n user.visible -v 1 ${d.l1}/f && setfattr -n user.fuseoverlayfs.origin -v zzz ${d.l1}/f && setfattr -n trusted.overlay.origin -v q ${d.l1}/f`);
+    ovl(rw(d), d.m);
+    expect(sh(`getfattr -d -m - ${d.m}/f`)).toContain('user.visible="1"');
+    expect(sh(`getfattr -d -m - ${d.m}/f`)).not.toMatch(/overlay|fuseoverlayfs/);
+    expect(shr(`getfattr -n trusted.overlay.origin ${d.m}/f`).stderr).toMatch(/No such attribute/);
+    expect(shr(`setfattr -n user.fuseoverlayfs.x -v 1 ${d.m}/f`).stderr).toMatch(/Operation not permitted/);
+  });
+
+  it('.wh. names are never visible and cannot be created', () => {
+    const d = layers();
+    fs.writeFileSync(join(d.l1, '.wh.x'), '');
+    ovl(rw(d), d.m);
+    expect(fs.readdirSync(d.m)).toEqual([]);
+    expect(shr(`touch ${d.m}/.wh.y`).status).not.toBe(0);
+    expect(fs.readdirSync(d.u)).toEqual([]);
+  });
+
+  it('uidmapping/gidmapping map ids both ways; squash_to_root shows everything as root', () => {
+    const d = layers();
+    fs.writeFileSync(join(d.l1, 'f'), 'x');
+    // LAYERID:MOUNTID:LEN — ids on disk (container ids, as containers-storage stores layers) → ids shown
+    fs.chownSync(join(d.l1, 'f'), 5, 7);
+    ovl(`${rw(d)},uidmapping=0:100000:65536,gidmapping=0:100000:65536`, d.m);
+    const st = fs.statSync(join(d.m, 'f'));
+    expect([st.uid, st.gid]).toEqual([100005, 100007]);
+    fs.chownSync(join(d.m, 'f'), 100010, 100011);
+    const up = fs.statSync(join(d.u, 'f'));
+    expect([up.uid, up.gid]).toEqual([10, 11]);
+    // files created through the mount by (mapped) root land as layer root
+    fs.writeFileSync(join(d.m, 'new'), '');
+    expect(fs.statSync(join(d.u, 'new')).uid).toBe(65534); // caller uid 0 is outside the mapping: overflow id on disk
+
+    const d2 = layers();
+    fs.writeFileSync(join(d2.l1, 'g'), 'x');
+    fs.chownSync(join(d2.l1, 'g'), 1234, 5678);
+    ovl(`lowerdir=${d2.l1},squash_to_root`, d2.m);
+    const s2 = fs.statSync(join(d2.m, 'g'));
+    expect([s2.uid, s2.gid]).toEqual([0, 0]);
+  });
+
+  it('SIGTERM with a relative mountpoint unmounts cleanly', () => {
+    const d = layers();
+    const r = spawnSync(process.execPath, [BIN, '-o', rw(d), 'm'], { cwd: d.base, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const pid = daemonPid(d.m, 'm');
+    process.kill(pid, 'SIGTERM');
+    waitFor(() => !pidAlive(pid), 10_000, 'daemon exit');
+    expect(isMounted(d.m)).toBe(false);
+  });
+
+  it('a bad layer fails the mount with one line and leaves nothing mounted', () => {
+    const d = layers();
+    const r = spawnSync(process.execPath, [BIN, '-o', `lowerdir=${d.base}/missing,upperdir=${d.u},workdir=${d.w}`, d.m], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`${d.base}/missing`);
+    expect(isMounted(d.m)).toBe(false);
+  });
+});
+
+// cleanup: unmount whatever a failing test left behind (daemons exit by themselves)
+import { afterAll } from 'vitest';
+afterAll(() => { for (const m of mounted) forceUnmount(m); });
