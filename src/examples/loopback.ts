@@ -17,6 +17,7 @@ import type { ConnectionInfo, FileSystem, SetattrArgs } from '../fuse/api.js';
 import { attrFromStats, dtype, statxFromStats } from '../fuse/attr.js';
 import { FuseError } from '../fuse/errors.js';
 import { shim, type Shim } from '../fuse/native.js';
+import { BackingFiles } from '../fuse/backing.js';
 import type { Attr, AttrReply, Context, DirEntry, DirEntryPlus, Entry, Open, Statfs } from '../fuse/types.js';
 
 interface LNode {
@@ -24,7 +25,6 @@ interface LNode {
   path: string;
   key: string;
   nlookup: number;
-  backing?: { id: number; fd: number; refs: number; writable: boolean };
   /** every name a hard-linked inode is known by (path among them) */
   links?: Set<string>;
   /** open handles (host fds) on this inode */
@@ -59,8 +59,7 @@ export class LoopbackFS implements FileSystem {
   private nextId = ROOT_ID + 1;
   private dirs = new Map<number, DirHandle>();
   private nextDirFh = 1;
-  /** fh → node for passthrough release bookkeeping */
-  private fhNode = new Map<number, LNode>();
+  private backing: BackingFiles | undefined;
   /** fh (host fd) → node, for every open file */
   private fdNode = new Map<number, LNode>();
   private timeout: number;
@@ -81,6 +80,7 @@ export class LoopbackFS implements FileSystem {
 
   init(conn: ConnectionInfo): void {
     this.conn = conn;
+    if (conn.passthrough) this.backing = new BackingFiles(conn.devFd);
     // the kernel already applied the caller's umask to every mode it sends
     process.umask(0);
   }
@@ -126,7 +126,7 @@ export class LoopbackFS implements FileSystem {
     const n = this.nodes.get(id);
     if (!n || id === ROOT_ID) return;
     n.nlookup -= nlookup;
-    if (n.nlookup <= 0 && !n.backing) {
+    if (n.nlookup <= 0 && !this.backing?.has(id)) {
       this.nodes.delete(id);
       if (this.byKey.get(n.key) === id) this.byKey.delete(n.key);
     }
@@ -277,8 +277,13 @@ export class LoopbackFS implements FileSystem {
     // no name left (open via /proc/self/fd of an unlinked file): reopen through an fd we hold
     const fd = this.openHost(old !== undefined ? `/proc/self/fd/${old}` : n.path, flags & ~O_CREAT);
     this.track(n, fd);
-    if (this.conn?.passthrough) return this.passthroughOpen(n, fd, flags);
-    return { fh: fd };
+    return this.opened(n, fd, flags, old !== undefined ? `/proc/self/fd/${old}` : n.path);
+  }
+
+  /** The reply to an open: with passthrough, the kernel serves I/O from the host file itself. */
+  private opened(n: LNode, fd: number, flags: number, hostPath: string): Open {
+    if (!this.backing) return { fh: fd };
+    return { fh: fd, ...this.backing.open(n.nodeid, fd, hostPath, (flags & O_ACCMODE) !== 0, `${n.key}`) };
   }
 
   /**
@@ -305,23 +310,6 @@ export class LoopbackFS implements FileSystem {
     this.fdNode.set(fd, n);
   }
 
-  /** One backing file per inode (a kernel rule): shared and refcounted across opens. */
-  private passthroughOpen(n: LNode, fd: number, flags: number): Open {
-    const wantsWrite = (flags & O_ACCMODE) !== 0;
-    let b = n.backing;
-    if (!b) {
-      let bfd = -1, writable = true;
-      try { bfd = fs.openSync(n.path, O_RDWR); } catch { writable = false; bfd = fs.openSync(n.path, 0); }
-      const id = this.native.backingOpen(this.conn!.devFd, bfd);
-      if (id < 0) { fs.closeSync(bfd); return { fh: fd, openFlags: FOpen.DIRECT_IO }; }
-      b = n.backing = { id, fd: bfd, refs: 0, writable };
-    }
-    if (wantsWrite && !b.writable) return { fh: fd, openFlags: FOpen.DIRECT_IO };
-    b.refs++;
-    this.fhNode.set(fd, n);
-    return { fh: fd, openFlags: FOpen.PASSTHROUGH, backingId: b.id };
-  }
-
   read(_c: Context, _ino: number, fh: number, offset: number, size: number): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(size);
     return new Promise((res, rej) => fs.read(fh, buf, 0, size, offset, (err, n) => (err ? rej(err) : res(buf.subarray(0, n)))));
@@ -339,15 +327,9 @@ export class LoopbackFS implements FileSystem {
       this.fdNode.delete(fh);
       t.fds?.delete(fh);
     }
-    const n = this.fhNode.get(fh);
-    if (n?.backing) {
-      this.fhNode.delete(fh);
-      if (--n.backing.refs === 0) {
-        this.native.backingClose(this.conn!.devFd, n.backing.id);
-        fs.closeSync(n.backing.fd);
-        n.backing = undefined;
-        if (n.nlookup <= 0) this.forget(n.nodeid, 0);
-      }
+    if (this.backing && t) {
+      this.backing.release(fh);
+      if (t.nlookup <= 0) this.forget(t.nodeid, 0);
     }
     fs.close(fh, () => {});
   }
@@ -463,7 +445,7 @@ export class LoopbackFS implements FileSystem {
       this.owned(c, p);
       const entry = this.entryFor(p, fs.fstatSync(fd, BIG));
       this.track(this.node(entry.nodeid), fd);
-      const open = this.conn?.passthrough ? this.passthroughOpen(this.node(entry.nodeid), fd, flags) : { fh: fd };
+      const open = this.opened(this.node(entry.nodeid), fd, flags, p);
       return { entry, open };
     } catch (e) {
       this.fdNode.get(fd)?.fds?.delete(fd);

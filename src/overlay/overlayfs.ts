@@ -8,6 +8,8 @@
 import * as fs from 'node:fs';
 import { FOpen, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_ID, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SetattrValid } from '../fuse/abi.js';
 import type { ConnectionInfo, FileSystem, SetattrArgs } from '../fuse/api.js';
+import { BackingFiles } from '../fuse/backing.js';
+import type { SessionOptions } from '../fuse/session.js';
 import { FuseError } from '../fuse/errors.js';
 import { shim } from '../fuse/native.js';
 import type { Attr, AttrReply, Context, DirEntry, DirEntryPlus, Entry, Open, Statfs } from '../fuse/types.js';
@@ -63,12 +65,16 @@ export class OverlayFS implements FileSystem {
   private readonly uids: IdMap;
   private readonly gids: IdMap;
   private conn: ConnectionInfo | undefined;
+  private backing: BackingFiles | undefined;
+  /** asked of the session by the CLI: FUSE passthrough when root (the kernel then serves read/write/mmap) */
+  readonly sessionOptions: SessionOptions;
 
   constructor(readonly opts: OverlayOptions, upper: UpperLayer | undefined, lowers: Layer[], private readonly log: (l: string) => void = () => {}) {
     this.upper = upper;
     this.layers = upper ? [upper, ...lowers] : lowers;
     for (const l of this.layers) if (!this.devIndex.has(l.dev)) this.devIndex.set(l.dev, this.devIndex.size);
     this.timeout = opts.timeout ?? 1;
+    this.sessionOptions = { passthrough: process.getuid?.() === 0 && !opts.writeback, maxStackDepth: 2 };
     this.uids = new IdMap(opts.uidMappings, opts.squashToUid ?? (opts.squashToRoot ? 0 : undefined));
     this.gids = new IdMap(opts.gidMappings, opts.squashToGid ?? (opts.squashToRoot ? 0 : undefined));
     const rootLayers = this.layers.map((_, i) => i);
@@ -79,6 +85,7 @@ export class OverlayFS implements FileSystem {
 
   async init(conn: ConnectionInfo): Promise<void> {
     this.conn = conn;
+    if (conn.passthrough) this.backing = new BackingFiles(conn.devFd);
     const root = this.nodes.get(ROOT_ID)!;
     const st = await this.layers[0].stat('');
     if (st) root.ino = this.inoOf(this.layers[0], st.ino);
@@ -342,7 +349,7 @@ export class OverlayFS implements FileSystem {
       this.chownNew(c, host);
       fs.fchmodSync(fd, mode & 0o7777);
       const entry = await this.entryAt(dir, name);
-      return { entry, open: this.openHandle(fd, this.node(entry.nodeid)) };
+      return { entry, open: this.openHandle(fd, this.node(entry.nodeid), flags) };
     } catch (e) {
       fs.closeSync(fd);
       throw e;
@@ -494,9 +501,14 @@ export class OverlayFS implements FileSystem {
     return f;
   }
 
-  private openHandle(fd: number, node: OvlNode): Open {
+  private openHandle(fd: number, node: OvlNode, flags: number): Open {
     const fh = this.nextHandle++;
     this.handles.set(fh, { fd, node });
+    const host = this.layers[node.layer].hostPath?.(node.path);
+    if (this.backing && host) {
+      // the backing follows the object: after a copy-up the old one is not shared
+      return { fh, ...this.backing.open(node.nodeid, fh, host, (flags & O_ACCMODE) !== 0, `${node.layer}:${node.path}`) };
+    }
     return { fh, openFlags: this.timeout > 0 ? FOpen.KEEP_CACHE : 0 };
   }
 
@@ -508,7 +520,7 @@ export class OverlayFS implements FileSystem {
     const L = this.layers[n.layer];
     if (!L.open) throw new FuseError('EIO', `layer ${L.name} cannot open files`);
     const fd = await L.open(n.path, writes ? this.hostFlags(flags) : this.hostFlags(flags) & ~O_TRUNC);
-    return this.openHandle(fd, n);
+    return this.openHandle(fd, n, flags);
   }
 
   private handle(fh: number): Handle {
@@ -534,6 +546,7 @@ export class OverlayFS implements FileSystem {
     const h = this.handles.get(fh);
     if (!h) return;
     this.handles.delete(fh);
+    this.backing?.release(fh);
     fs.close(h.fd, () => {});
   }
 
