@@ -220,6 +220,54 @@ describe('tsfuse-overlayfs', () => {
   });
 });
 
+describe('tsfuse-overlayfs bad input: one line, non-zero, nothing mounted, layers untouched', () => {
+  function fails(opts: string, mnt: string, re: RegExp, stillMounted = false): void {
+    const r = spawnSync(process.execPath, [BIN, '-o', opts, mnt], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+    expect(r.stderr).toMatch(re);
+    expect(isMounted(mnt)).toBe(stillMounted);
+  }
+
+  it('missing lower, upper, workdir; upper without workdir; malformed mappings', () => {
+    const d = layers();
+    fails(`lowerdir=${d.base}/nope`, d.m, /nope/);
+    fails(`lowerdir=${d.l1},upperdir=${d.base}/nope,workdir=${d.w}`, d.m, /upperdir .*nope does not exist/);
+    fails(`lowerdir=${d.l1},upperdir=${d.u},workdir=${d.base}/nope`, d.m, /workdir .*nope does not exist/);
+    fails(`lowerdir=${d.l1},upperdir=${d.u}`, d.m, /workdir not specified/);
+    fails(`lowerdir=${d.l1},uidmapping=0:1`, d.m, /uidmapping/);
+    fails(`lowerdir=${d.l1}`, join(d.base, 'nomnt'), /does not exist/);
+    expect(fs.readdirSync(d.u)).toEqual([]);
+    expect(fs.readdirSync(d.w)).toEqual([]);
+  });
+
+  it('a lowerdir that contains the mountpoint', () => {
+    const d = layers();
+    fs.mkdirSync(join(d.l1, 'inside'));
+    fails(`lowerdir=${d.l1}`, join(d.l1, 'inside'), /lowerdir .* contains the mountpoint/);
+  });
+
+  it('a workdir on another filesystem than the upperdir', () => {
+    const d = layers();
+    const shm = fs.mkdtempSync('/dev/shm/tsfuse-w-');
+    try {
+      expect(fs.statSync(shm).dev).not.toBe(fs.statSync(d.u).dev);
+      fails(`lowerdir=${d.l1},upperdir=${d.u},workdir=${shm}`, d.m, /must be on the same filesystem/);
+      expect(fs.readdirSync(shm)).toEqual([]);
+    } finally {
+      fs.rmSync(shm, { recursive: true, force: true });
+    }
+  });
+
+  it('a mount over an existing mount', () => {
+    const d = layers();
+    fs.writeFileSync(join(d.l1, 'first'), '1');
+    ovl(`lowerdir=${d.l1}`, d.m);
+    fails(`lowerdir=${d.l2}`, d.m, /busy/, true);
+    expect(fs.readdirSync(d.m)).toEqual(['first']);
+  });
+});
+
 // cleanup: unmount whatever a failing test left behind (daemons exit by themselves)
 import { afterAll } from 'vitest';
 afterAll(() => { for (const m of mounted) forceUnmount(m); });

@@ -56,9 +56,21 @@ function checkDir(what: string, p: string): void {
 
 /** Everything that can be checked without opening the layers. */
 function validate(a: OverlayMountArgs): void {
-  checkMountpoint(a.mountpoint);
+  const mp = checkMountpoint(a.mountpoint);
   if (a.overlay.upperdir !== undefined) checkDir('upperdir', a.overlay.upperdir);
   if (a.overlay.workdir !== undefined) checkDir('workdir', a.overlay.workdir);
+  // a layer that contains the mountpoint would see the mount inside itself (fuse-overlayfs #364 hangs)
+  const real = fs.realpathSync(mp);
+  const dirs: [string, string | undefined][] = [
+    ...a.overlay.lowerdirs.filter((l) => !isPluginSpec(l)).map((l): [string, string] => ['lowerdir', l]),
+    ['upperdir', a.overlay.upperdir], ['workdir', a.overlay.workdir],
+  ];
+  for (const [what, d] of dirs) {
+    if (d === undefined) continue;
+    let rd: string;
+    try { rd = fs.realpathSync(d); } catch { continue; } // a missing lower is reported by createOverlay
+    if (real === rd || real.startsWith(rd === '/' ? '/' : rd + '/')) throw new OptionError(`${what} ${d} contains the mountpoint ${mp}`);
+  }
 }
 
 function printVersion(): void {
