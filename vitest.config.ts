@@ -8,6 +8,6 @@ export default defineConfig({
     // real mounts: keep files in one process each, a few at a time
     pool: 'forks',
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });
