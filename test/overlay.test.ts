@@ -200,6 +200,25 @@ describe('tsfuse-overlayfs', () => {
     expect([s2.uid, s2.gid]).toEqual([0, 0]);
   });
 
+  it('xattr_permissions=2 keeps owner and mode in user.containers.override_stat, files stay the daemon\'s', () => {
+    const d = layers();
+    fs.writeFileSync(join(d.l1, 'f'), 'x');
+    sh(`setfattr -n user.containers.override_stat -v 1000:1001:640 ${d.l1}/f`);
+    ovl(`${rw(d)},xattr_permissions=2`, d.m);
+    const st = fs.statSync(join(d.m, 'f'));
+    expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([1000, 1001, 0o640]);
+    fs.chownSync(join(d.m, 'f'), 2000, 2001);
+    fs.chmodSync(join(d.m, 'f'), 0o600);
+    const after = fs.statSync(join(d.m, 'f'));
+    expect([after.uid, after.gid, after.mode & 0o7777]).toEqual([2000, 2001, 0o600]);
+    expect(sh(`getfattr --only-values -n user.containers.override_stat ${d.u}/f`)).toBe('2000:2001:600');
+    expect(fs.statSync(join(d.u, 'f')).uid).toBe(0);
+    fs.mkdirSync(join(d.m, 'nd'), 0o750);
+    expect(sh(`getfattr --only-values -n user.containers.override_stat ${d.u}/nd`)).toBe('0:0:750');
+    // the override is private: not listed, not settable
+    expect(sh(`getfattr -d -m - ${d.m}/f`)).not.toContain('override_stat');
+  });
+
   it('SIGTERM with a relative mountpoint unmounts cleanly', () => {
     const d = layers();
     const r = spawnSync(process.execPath, [BIN, '-o', rw(d), 'm'], { cwd: d.base, encoding: 'utf8' });

@@ -16,6 +16,7 @@ import type { Attr, AttrReply, Context, DirEntry, DirEntryPlus, Entry, Open, Sta
 import type { Layer, LayerDirent, LayerStat, UpperLayer } from '../layers/types.js';
 import { copyUpObject, ORIGIN_XATTR } from './copyup.js';
 import { IdMap } from './idmap.js';
+import { isOverrideXattr, Ownership } from './permissions.js';
 import { NodeTable, type OvlNode } from './node.js';
 import type { OverlayOptions } from './options.js';
 import {
@@ -62,6 +63,7 @@ export class OverlayFS implements FileSystem {
   private readonly dirs = new Map<number, DirHandle>();
   private nextHandle = 1;
   private readonly timeout: number;
+  private readonly own: Ownership;
   private readonly uids: IdMap;
   private readonly gids: IdMap;
   private conn: ConnectionInfo | undefined;
@@ -75,6 +77,7 @@ export class OverlayFS implements FileSystem {
     for (const l of this.layers) if (!this.devIndex.has(l.dev)) this.devIndex.set(l.dev, this.devIndex.size);
     this.timeout = opts.timeout ?? 1;
     this.sessionOptions = { passthrough: process.getuid?.() === 0 && !opts.writeback, maxStackDepth: 2 };
+    this.own = new Ownership(opts.xattrPermissions ?? 0);
     this.uids = new IdMap(opts.uidMappings, opts.squashToUid ?? (opts.squashToRoot ? 0 : undefined));
     this.gids = new IdMap(opts.gidMappings, opts.squashToGid ?? (opts.squashToRoot ? 0 : undefined));
     const rootLayers = this.layers.map((_, i) => i);
@@ -117,7 +120,7 @@ export class OverlayFS implements FileSystem {
     for (const li of dir.dirLayers) {
       if (li < from) continue;
       const L = this.layers[li];
-      const st = await L.stat(p);
+      const st = await this.statIn(li, p);
       if (!st) {
         if (await hasAufsWhiteout(L, dir.path, name)) break;
         continue;
@@ -174,8 +177,22 @@ export class OverlayFS implements FileSystem {
     return n;
   }
 
-  private async statNode(n: OvlNode): Promise<LayerStat> {
+  /** lstat in a layer, with owner/mode overrides applied (xattr_permissions) */
+  private async statIn(li: number, path: string): Promise<LayerStat | null> {
+    const L = this.layers[li];
+    const st = await L.stat(path);
+    return st && this.own.inXattrs ? this.own.apply(L, path, st) : st;
+  }
+
+  /** The object's own stat, without overrides: what copy-up reproduces. */
+  private async rawStat(n: OvlNode): Promise<LayerStat> {
     const st = await this.layers[n.layer].stat(n.path);
+    if (!st) throw new FuseError('ENOENT', `${n.path} vanished from ${this.layers[n.layer].name}`);
+    return st;
+  }
+
+  private async statNode(n: OvlNode): Promise<LayerStat> {
+    const st = await this.statIn(n.layer, n.path);
     if (!st) throw new FuseError('ENOENT', `${n.path} vanished from ${this.layers[n.layer].name}`);
     return st;
   }
@@ -210,7 +227,7 @@ export class OverlayFS implements FileSystem {
   async getattr(_c: Context, ino: number, fh: number | undefined): Promise<AttrReply> {
     const n = this.node(ino);
     const h = fh !== undefined ? this.handles.get(fh) : undefined;
-    const st = h ? toStat(fs.fstatSync(h.fd, { bigint: true })) : await this.statNode(n);
+    const st = h && !this.own.inXattrs ? toStat(fs.fstatSync(h.fd, { bigint: true })) : await this.statNode(n);
     return { attr: this.attr(n, st), attrValid: this.timeout };
   }
 
@@ -226,7 +243,7 @@ export class OverlayFS implements FileSystem {
     const upper = this.requireUpper();
     if (dir.dirLayers[0] === 0) return;
     if (dir.parent) await this.upperDir(dir.parent);
-    const st = await this.statNode(dir);
+    const st = await this.rawStat(dir);
     await copyUpObject(this.layers[dir.layer], dir.path, upper, dir.path, st);
     dir.dirLayers = [0, ...dir.dirLayers];
     dir.layer = 0;
@@ -240,7 +257,7 @@ export class OverlayFS implements FileSystem {
     const parent = n.parent!;
     await this.upperDir(parent);
     const target = join2(parent.path, n.name);
-    const st = await this.statNode(n);
+    const st = await this.rawStat(n);
     await copyUpObject(this.layers[n.layer], n.path, upper, target, st);
     n.layer = 0;
     n.path = target;
@@ -257,11 +274,10 @@ export class OverlayFS implements FileSystem {
     return [this.uids.toLayer(c.uid), this.gids.toLayer(c.gid)];
   }
 
-  private chownNew(c: Context, host: string): void {
+  /** Owner (the caller, mapped) and mode of a new upper object. */
+  private own_(c: Context, host: string, type: number, mode: number): void {
     const [uid, gid] = this.ownIds(c);
-    try { fs.lchownSync(host, uid, gid); } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
-    }
+    this.own.set(host, { uid, gid, mode: type }, { uid, gid, mode: type === S_IFLNK ? undefined : mode }, true);
   }
 
   /** Prepares DIR/NAME for a new object: upper dir, name free, stale whiteouts gone. Returns whether a lower object was hidden there. */
@@ -298,8 +314,7 @@ export class OverlayFS implements FileSystem {
     const tmp = upper.tempPath();
     fs.mkdirSync(tmp, 0o700);
     try {
-      this.chownNew(c, tmp);
-      fs.chmodSync(tmp, mode & 0o7777);
+      this.own_(c, tmp, S_IFDIR, mode);
       // a new dir over a deleted lower one must not merge with it
       if (hidLower) makeOpaque(upper, '', tmp);
       fs.renameSync(tmp, upper.hostPath(join2(dir.path, name)));
@@ -315,8 +330,7 @@ export class OverlayFS implements FileSystem {
     await this.prepareCreate(dir, name);
     const host = this.upper!.hostPath(join2(dir.path, name));
     check(shim().mknod(host, (mode & S_IFMT) | 0o600, rdev), 'mknod');
-    this.chownNew(c, host);
-    fs.chmodSync(host, mode & 0o7777);
+    this.own_(c, host, mode & S_IFMT, mode);
     return this.entryAt(dir, name);
   }
 
@@ -325,7 +339,7 @@ export class OverlayFS implements FileSystem {
     await this.prepareCreate(dir, name);
     const host = this.upper!.hostPath(join2(dir.path, name));
     fs.symlinkSync(target, host);
-    this.chownNew(c, host);
+    this.own_(c, host, S_IFLNK, 0o777);
     return this.entryAt(dir, name);
   }
 
@@ -346,8 +360,7 @@ export class OverlayFS implements FileSystem {
     const host = this.upper!.hostPath(join2(dir.path, name));
     const fd = fs.openSync(host, this.hostFlags(flags) | O_CREAT | O_EXCL, 0o600);
     try {
-      this.chownNew(c, host);
-      fs.fchmodSync(fd, mode & 0o7777);
+      this.own_(c, host, S_IFREG, mode);
       const entry = await this.entryAt(dir, name);
       return { entry, open: this.openHandle(fd, this.node(entry.nodeid), flags) };
     } catch (e) {
@@ -463,10 +476,12 @@ export class OverlayFS implements FileSystem {
     const host = upper.hostPath(n.path);
     const h = a.valid & V.FH ? this.handles.get(a.fh) : undefined;
     const st0 = await this.statNode(n);
-    if (a.valid & V.MODE && (st0.mode & S_IFMT) !== S_IFLNK) fs.chmodSync(host, a.mode & 0o7777);
-    if (a.valid & (V.UID | V.GID)) {
-      const uid = a.valid & V.UID ? this.uids.toLayer(a.uid) : -1, gid = a.valid & V.GID ? this.gids.toLayer(a.gid) : -1;
-      try { fs.lchownSync(host, uid, gid); } catch (e) { if (!this.squashing() || (e as NodeJS.ErrnoException).code !== 'EPERM') throw e; }
+    if (a.valid & (V.MODE | V.UID | V.GID)) {
+      this.own.set(host, st0, {
+        mode: a.valid & V.MODE ? a.mode : undefined,
+        uid: a.valid & V.UID ? this.uids.toLayer(a.uid) : undefined,
+        gid: a.valid & V.GID ? this.gids.toLayer(a.gid) : undefined,
+      }, this.squashing());
     }
     if (a.valid & V.SIZE) {
       if (n.isDir) throw new FuseError('EISDIR');
@@ -659,7 +674,7 @@ export class OverlayFS implements FileSystem {
 
   async getxattr(_c: Context, ino: number, name: string): Promise<Buffer> {
     this.xattrsOn();
-    if (isPrivateXattr(name)) throw new FuseError('ENODATA');
+    if (isPrivateXattr(name) || isOverrideXattr(name)) throw new FuseError('ENODATA');
     const n = this.node(ino);
     const v = await this.layers[n.layer].getxattr(n.path, name);
     if (!v) throw new FuseError('ENODATA');
@@ -669,12 +684,12 @@ export class OverlayFS implements FileSystem {
   async listxattr(_c: Context, ino: number): Promise<string[]> {
     this.xattrsOn();
     const n = this.node(ino);
-    return (await this.layers[n.layer].listxattr(n.path)).filter((x) => !isPrivateXattr(x));
+    return (await this.layers[n.layer].listxattr(n.path)).filter((x) => !isPrivateXattr(x) && !isOverrideXattr(x));
   }
 
   async setxattr(_c: Context, ino: number, name: string, value: Buffer, flags: number): Promise<void> {
     this.xattrsOn();
-    if (isPrivateXattr(name)) throw new FuseError('EPERM');
+    if (isPrivateXattr(name) || isOverrideXattr(name)) throw new FuseError('EPERM');
     const n = this.node(ino);
     await this.copyUp(n);
     check(shim().lsetxattr(this.upper!.hostPath(n.path), name, value, flags), 'setxattr');
@@ -682,7 +697,7 @@ export class OverlayFS implements FileSystem {
 
   async removexattr(_c: Context, ino: number, name: string): Promise<void> {
     this.xattrsOn();
-    if (isPrivateXattr(name)) throw new FuseError('EPERM');
+    if (isPrivateXattr(name) || isOverrideXattr(name)) throw new FuseError('EPERM');
     const n = this.node(ino);
     await this.copyUp(n);
     check(shim().lremovexattr(this.upper!.hostPath(n.path), name), 'removexattr');
