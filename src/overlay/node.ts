@@ -25,6 +25,12 @@ export interface OvlNode {
   nlookup: number;
   /** object keys ("dev:ino") that map to this node */
   keys: string[];
+  /** st_nlink of the lower object it came from, when that was hard-linked (names stay counted after copy-up) */
+  originNlink?: number;
+  /** its upper object was removed while the kernel still holds it (open-unlinked): stat through an open fd */
+  gone?: boolean;
+  /** fds of open handles (for open-unlinked files) */
+  fds?: Set<number>;
 }
 
 export class NodeTable {

@@ -155,7 +155,12 @@ export class OverlayFS implements FileSystem {
         const op = origin.toString();
         for (let li = 1; li < this.layers.length; li++) {
           const ost = await this.layers[li].stat(op);
-          if (ost && (ost.mode & S_IFMT) === (f.st.mode & S_IFMT)) { idLayer = this.layers[li]; idIno = ost.ino; break; }
+          // a hard-linked origin keeps its other names in the lower layer: after a remount they are
+          // separate files again (as on disk), so the copy must not claim their inode number
+          if (ost && (ost.mode & S_IFMT) === (f.st.mode & S_IFMT)) {
+            if (ost.nlink <= 1) { idLayer = this.layers[li]; idIno = ost.ino; }
+            break;
+          }
         }
       }
     }
@@ -174,6 +179,7 @@ export class OverlayFS implements FileSystem {
       ino: this.inoOf(idLayer, idIno), isDir, layer: f.layer, path: f.path, dirLayers: f.dirLayers,
       parent, name, keys: key === objKey ? [key] : [key, objKey],
     });
+    if (!isDir && f.layer > 0 && f.st.nlink > 1) n.originNlink = f.st.nlink;
     return n;
   }
 
@@ -192,6 +198,10 @@ export class OverlayFS implements FileSystem {
   }
 
   private async statNode(n: OvlNode): Promise<LayerStat> {
+    if (n.gone) {
+      for (const fd of n.fds ?? []) return toStat(fs.fstatSync(fd, { bigint: true }));
+      throw new FuseError('ENOENT', `${n.path} was removed`);
+    }
     const st = await this.statIn(n.layer, n.path);
     if (!st) throw new FuseError('ENOENT', `${n.path} vanished from ${this.layers[n.layer].name}`);
     return st;
@@ -201,6 +211,9 @@ export class OverlayFS implements FileSystem {
     const [atime, atimensec] = split(st.atimeNs), [mtime, mtimensec] = split(st.mtimeNs), [ctime, ctimensec] = split(st.ctimeNs);
     let nlink = st.nlink;
     if (n.isDir && (this.opts.staticNlink || n.dirLayers.length > 1)) nlink = 1;
+    // like fuse-overlayfs: a copied-up lower hard link still counts its lower names
+    else if (n.layer === 0 && n.originNlink) nlink = n.originNlink + st.nlink - 1;
+    if (n.gone && !n.isDir) nlink = 0;
     return {
       ino: n.ino, size: st.size, blocks: st.blocks, atime, atimensec, mtime, mtimensec, ctime, ctimensec,
       mode: st.mode, nlink, uid: this.uids.toMount(st.uid), gid: this.gids.toMount(st.gid), rdev: st.rdev, blksize: st.blksize,
@@ -217,7 +230,14 @@ export class OverlayFS implements FileSystem {
     if (name.startsWith(WH_PREFIX)) throw new FuseError('ENOENT');
     const f = await this.find(dir, name);
     if (!f) throw new FuseError('ENOENT');
-    return this.entry(await this.nodeFor(dir, name, f), f.st);
+    return this.entryFound(dir, name, f);
+  }
+
+  /** The entry for a found name: attributes of the node's object (a hard link found in a lower layer may already live in the upper). */
+  private async entryFound(dir: OvlNode, name: string, f: Found): Promise<Entry> {
+    const n = await this.nodeFor(dir, name, f);
+    const st = n.layer === f.layer && n.path === f.path ? f.st : await this.statNode(n);
+    return this.entry(n, st);
   }
 
   forget(id: number, nlookup: number): void {
@@ -302,7 +322,7 @@ export class OverlayFS implements FileSystem {
   private async entryAt(dir: OvlNode, name: string): Promise<Entry> {
     const f = await this.find(dir, name);
     if (!f) throw new FuseError('ENOENT', `${name} vanished after creation`);
-    return this.entry(await this.nodeFor(dir, name, f), f.st);
+    return this.entryFound(dir, name, f);
   }
 
   // -------------------------------------------------------------- creating
@@ -379,7 +399,11 @@ export class OverlayFS implements FileSystem {
     if ((f.st.mode & S_IFMT) === S_IFDIR) throw new FuseError('EISDIR');
     await this.upperDir(dir);
     const needWhiteout = await this.lowerHas(dir, name);
-    if (f.layer === 0) fs.unlinkSync(upper.hostPath(f.path));
+    if (f.layer === 0) {
+      const n = this.nodes.byObject(`${upper.dev}:${f.st.ino}`);
+      fs.unlinkSync(upper.hostPath(f.path));
+      if (n && f.st.nlink <= 1) n.gone = true;
+    }
     if (needWhiteout) createWhiteout(upper, dir.path, name);
   }
 
@@ -392,7 +416,8 @@ export class OverlayFS implements FileSystem {
     const child = await this.nodeFor(dir, name, f);
     if ((await this.listMerged(child)).length) throw new FuseError('ENOTEMPTY');
     await this.upperDir(dir);
-    const hasLower = f.dirLayers.some((li) => li > 0);
+    // also below an opaque upper copy: a lower dir of that name must stay hidden
+    const hasLower = await this.lowerHas(dir, name);
     if (f.dirLayers[0] === 0) {
       // only whiteouts and markers are left in the upper copy
       const host = upper.hostPath(f.path);
@@ -401,6 +426,7 @@ export class OverlayFS implements FileSystem {
     }
     if (hasLower) createWhiteout(upper, dir.path, name);
     child.dirLayers = [];
+    child.gone = true;
   }
 
   async rename(_c: Context, parent: number, name: string, newparent: number, newname: string, flags: number): Promise<void> {
@@ -435,6 +461,9 @@ export class OverlayFS implements FileSystem {
     if (flags & RENAME_EXCHANGE) {
       const dstNode = await this.nodeFor(to, newname, dst!);
       await this.copyUp(dstNode);
+      // a directory that lands where a lower entry exists must not merge with it
+      if (srcDir && (await this.lowerHasAny(to, newname))) makeOpaque(upper, join2(from.path, name));
+      if (dstDir && (await this.lowerHasAny(from, name))) makeOpaque(upper, join2(to.path, newname));
       check(shim().renameat2(srcHost, dstHost, RENAME_EXCHANGE), 'rename exchange');
       this.swapPaths(join2(from.path, name), join2(to.path, newname));
       return;
@@ -519,6 +548,7 @@ export class OverlayFS implements FileSystem {
   private openHandle(fd: number, node: OvlNode, flags: number): Open {
     const fh = this.nextHandle++;
     this.handles.set(fh, { fd, node });
+    (node.fds ??= new Set()).add(fd);
     const host = this.layers[node.layer].hostPath?.(node.path);
     if (this.backing && host) {
       // the backing follows the object: after a copy-up the old one is not shared
@@ -561,6 +591,7 @@ export class OverlayFS implements FileSystem {
     const h = this.handles.get(fh);
     if (!h) return;
     this.handles.delete(fh);
+    h.node.fds?.delete(h.fd);
     this.backing?.release(fh);
     fs.close(h.fd, () => {});
   }
@@ -655,7 +686,7 @@ export class OverlayFS implements FileSystem {
       if (e.name !== '.' && e.name !== '..') {
         const f = await this.find(dir, e.name);
         if (!f) continue; // gone since opendir
-        entry = this.entry(await this.nodeFor(dir, e.name, f), f.st);
+        entry = await this.entryFound(dir, e.name, f);
       }
       out.push({ ino: entry.nodeid ? entry.attr.ino : e.ino, off: i + 1, type: e.type, name: e.name, entry });
     }
