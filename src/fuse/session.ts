@@ -166,7 +166,7 @@ export class Session {
       const buf = this.pool.pop() ?? Buffer.allocUnsafe(this.bufSize);
       const n = s.read(this.fd, buf);
       if (n < 0) {
-        this.pool.push(buf);
+        this.release(buf);
         if (n === -EAGAIN) {
           // the next request of a caller in a loop usually arrives within
           // microseconds: look again briefly before sleeping in epoll
@@ -191,6 +191,11 @@ export class Session {
     if (!this.ended) this.end('disconnected');
   }
 
+  /** Gives a read buffer back; a few are kept for reuse, the rest left to the GC (1 MiB each). */
+  private release(buf: Buffer): void {
+    if (this.pool.length < 8) this.pool.push(buf);
+  }
+
   private pause(): void {
     if (!this.paused && this.watchHandle) { this.paused = true; shim().pause(this.watchHandle); }
   }
@@ -210,12 +215,12 @@ export class Session {
     try {
       req = decodeRequest(buf, n, this.neg);
     } catch (e) {
-      this.pool.push(buf);
+      this.release(buf);
       this.onBadRequest(buf, n, e as Error);
       return;
     }
     const holds = HOLDS_BUFFER.has(req.opcode);
-    if (!holds) this.pool.push(buf);
+    if (!holds) this.release(buf);
     if (this.opts.debug) this.log(`<- ${req.op} unique=${req.unique} nodeid=${req.nodeid} ${debugArgs(req)}`);
     const ctx = new RequestContext(req.uid, req.gid, req.pid, req.unique, req.groups);
     const hook = this.opts.rawHook;
@@ -234,14 +239,14 @@ export class Session {
           (e) => { this.log(`raw hook failed on ${req.op}: ${e}`); this.afterHook(false, req, ctx, holds ? buf : null, true); });
         return;
       }
-      if (taken === true) { if (holds) this.pool.push(buf); return; }
+      if (taken === true) { if (holds) this.release(buf); return; }
     }
     this.dispatch(req, ctx, holds ? buf : null);
   }
 
   private afterHook(taken: boolean, req: Request, ctx: RequestContext, held: Buffer | null, counted: boolean): void {
     if (counted) { this.pending--; this.resume(); }
-    if (taken) { if (held) this.pool.push(held); return; }
+    if (taken) { if (held) this.release(held); return; }
     this.dispatch(req, ctx, held);
   }
 
@@ -252,7 +257,7 @@ export class Session {
       if (!h) throw new FuseError(ENOSYS);
       out = h(this, req, ctx);
     } catch (e) {
-      if (held) this.pool.push(held);
+      if (held) this.release(held);
       this.fail(req, e);
       return;
     }
@@ -265,14 +270,14 @@ export class Session {
       );
       return;
     }
-    if (held) this.pool.push(held);
+    if (held) this.release(held);
     this.send(out, req);
   }
 
   private settle(req: Request, held: Buffer | null): void {
     this.inFlight.delete(req.unique);
     this.pending--;
-    if (held) this.pool.push(held);
+    if (held) this.release(held);
     this.resume();
   }
 

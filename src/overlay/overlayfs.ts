@@ -42,7 +42,9 @@ interface Handle {
 }
 
 interface DirHandle {
-  entries: { name: string; type: number; ino: number }[];
+  /** listed on the first READDIR (the kernel may serve the whole listing from its cache);
+   * ino 0 = not computed yet (plain READDIR computes it for what it returns) */
+  entries?: { name: string; type: number; ino: number }[];
 }
 
 function split(ns: bigint): [number, number] {
@@ -630,14 +632,12 @@ export class OverlayFS implements FileSystem {
     return out;
   }
 
-  async opendir(_c: Context, ino: number): Promise<Open> {
-    const dir = this.dirNode(ino);
-    const names = await this.listMerged(dir);
-    const entries = [{ name: '.', type: 4, ino: dir.ino }, { name: '..', type: 4, ino: dir.parent?.ino ?? dir.ino }];
-    for (const e of names) entries.push({ name: e.name, type: e.type, ino: await this.direntIno(dir, e.name) });
+  opendir(_c: Context, ino: number): Open {
+    this.dirNode(ino);
     const fh = this.nextHandle++;
-    this.dirs.set(fh, { entries });
-    return { fh, openFlags: 0 };
+    this.dirs.set(fh, {});
+    // the kernel may keep the listing: its own changes to the directory invalidate it
+    return { fh, openFlags: this.timeout > 0 ? FOpen.KEEP_CACHE | FOpen.CACHE_DIR : 0 };
   }
 
   /** d_ino for a listing: the same number stat() reports (never the raw upper inode of a copied-up file). */
@@ -655,27 +655,36 @@ export class OverlayFS implements FileSystem {
     return this.inoOf(this.layers[f.layer], f.st.ino);
   }
 
-  private dirHandle(fh: number): DirHandle {
+  /** The listing of an open directory, made on first use and kept for the life of the handle (stable offsets). */
+  private async listing(dir: OvlNode, fh: number): Promise<{ name: string; type: number; ino: number }[]> {
     const d = this.dirs.get(fh);
     if (!d) throw new FuseError('EBADF');
-    return d;
+    if (!d.entries) {
+      const entries = [{ name: '.', type: 4, ino: dir.ino }, { name: '..', type: 4, ino: dir.parent?.ino ?? dir.ino }];
+      for (const e of await this.listMerged(dir)) entries.push({ name: e.name, type: e.type, ino: 0 });
+      d.entries = entries;
+    }
+    return d.entries;
   }
 
-  readdir(_c: Context, _ino: number, fh: number, offset: number, size: number): DirEntry[] {
-    const { entries } = this.dirHandle(fh);
+  async readdir(_c: Context, ino: number, fh: number, offset: number, size: number): Promise<DirEntry[]> {
+    const dir = this.dirNode(ino);
+    const entries = await this.listing(dir, fh);
     const out: DirEntry[] = [];
     let bytes = 0;
     for (let i = offset; i < entries.length; i++) {
-      bytes += (24 + Buffer.byteLength(entries[i].name) + 7) & ~7;
+      const e = entries[i];
+      bytes += (24 + Buffer.byteLength(e.name) + 7) & ~7;
       if (bytes > size) break;
-      out.push({ ino: entries[i].ino, off: i + 1, type: entries[i].type, name: entries[i].name });
+      if (e.ino === 0) e.ino = await this.direntIno(dir, e.name);
+      out.push({ ino: e.ino, off: i + 1, type: e.type, name: e.name });
     }
     return out;
   }
 
   async readdirplus(_c: Context, ino: number, fh: number, offset: number, size: number): Promise<DirEntryPlus[]> {
     const dir = this.dirNode(ino);
-    const { entries } = this.dirHandle(fh);
+    const entries = await this.listing(dir, fh);
     const out: DirEntryPlus[] = [];
     let bytes = 0;
     for (let i = offset; i < entries.length; i++) {
