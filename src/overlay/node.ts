@@ -25,8 +25,6 @@ export interface OvlNode {
   nlookup: number;
   /** object keys ("dev:ino") that map to this node */
   keys: string[];
-  /** st_nlink of the lower object it came from, when that was hard-linked (names stay counted after copy-up) */
-  originNlink?: number;
   /** its upper object was removed while the kernel still holds it (open-unlinked): stat through an open fd */
   gone?: boolean;
   /** fds of open handles (for open-unlinked files) */
@@ -54,7 +52,7 @@ export class NodeTable {
   add(n: Omit<OvlNode, 'nodeid' | 'nlookup'>): OvlNode {
     const node: OvlNode = { ...n, nodeid: this.next++, nlookup: 0 };
     this.byId.set(node.nodeid, node);
-    if (!node.isDir) for (const k of node.keys) this.byKey.set(k, node);
+    for (const k of node.keys) this.byKey.set(k, node);
     return node;
   }
 

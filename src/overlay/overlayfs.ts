@@ -181,7 +181,6 @@ export class OverlayFS implements FileSystem {
       ino: this.inoOf(idLayer, idIno), isDir, layer: f.layer, path: f.path, dirLayers: f.dirLayers,
       parent, name, keys: key === objKey ? [key] : [key, objKey],
     });
-    if (!isDir && f.layer > 0 && f.st.nlink > 1) n.originNlink = f.st.nlink;
     return n;
   }
 
@@ -213,8 +212,6 @@ export class OverlayFS implements FileSystem {
     const [atime, atimensec] = split(st.atimeNs), [mtime, mtimensec] = split(st.mtimeNs), [ctime, ctimensec] = split(st.ctimeNs);
     let nlink = st.nlink;
     if (n.isDir && (this.opts.staticNlink || n.dirLayers.length > 1)) nlink = 1;
-    // like fuse-overlayfs: a copied-up lower hard link still counts its lower names
-    else if (n.layer === 0 && n.originNlink) nlink = n.originNlink + st.nlink - 1;
     if (n.gone && !n.isDir) nlink = 0;
     return {
       ino: n.ino, size: st.size, blocks: st.blocks, atime, atimensec, mtime, mtimensec, ctime, ctimensec,
@@ -739,6 +736,8 @@ export class OverlayFS implements FileSystem {
     this.xattrsOn();
     if (isPrivateXattr(name) || isOverrideXattr(name)) throw new FuseError('EPERM');
     const n = this.node(ino);
+    // nothing to remove: answer without copying anything up (as the kernel does)
+    if (n.layer !== 0 && !(await this.layers[n.layer].getxattr(n.path, name))) throw new FuseError('ENODATA');
     await this.copyUp(n);
     check(shim().lremovexattr(this.upper!.hostPath(n.path), name), 'removexattr');
   }
