@@ -25,6 +25,8 @@ export interface OvlNode {
   nlookup: number;
   /** object keys ("dev:ino") that map to this node */
   keys: string[];
+  /** merged paths of the names of a lower hard-linked file (linked up together at copy-up) */
+  names?: Set<string>;
   /** its upper object was removed while the kernel still holds it (open-unlinked): stat through an open fd */
   gone?: boolean;
   /** fds of open handles (for open-unlinked files) */

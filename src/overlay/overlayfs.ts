@@ -170,9 +170,15 @@ export class OverlayFS implements FileSystem {
     const objKey = `${this.layers[f.layer].dev}:${f.st.ino}`;
     let n = this.nodes.byObject(key) ?? this.nodes.byObject(objKey);
     if (n && n.isDir === isDir) {
-      // a node already copied up keeps pointing at its upper copy
-      if (!(n.layer === 0 && f.layer !== 0 && !isDir)) { n.layer = f.layer; n.path = f.path; }
+      if (!isDir && n.layer === 0 && f.layer !== 0) {
+        // another lower name of a hard link already copied up: it becomes an upper link of the copy
+        await this.linkUp(n, parent, name);
+      } else {
+        n.layer = f.layer;
+        n.path = f.path;
+      }
       if (isDir) n.dirLayers = f.dirLayers;
+      else (n.names ??= new Set()).add(join2(parent.path, name));
       n.parent = parent;
       n.name = name;
       return n;
@@ -181,7 +187,23 @@ export class OverlayFS implements FileSystem {
       ino: this.inoOf(idLayer, idIno), isDir, layer: f.layer, path: f.path, dirLayers: f.dirLayers,
       parent, name, keys: key === objKey ? [key] : [key, objKey],
     });
+    if (!isDir && f.layer > 0 && f.st.nlink > 1) n.names = new Set([f.path]);
     return n;
+  }
+
+  /**
+   * Lower hard links are one inode for the life of the mount. When one name
+   * is copied up, every other name of it we know (or meet later) is made an
+   * upper hard link of the copy, so what was written through any name is on
+   * disk under that name too (names never met keep the lower data).
+   */
+  private async linkUp(n: OvlNode, dir: OvlNode, name: string): Promise<void> {
+    const upper = this.requireUpper();
+    const target = join2(dir.path, name);
+    if (target === n.path) return;
+    await this.upperDir(dir);
+    if (!(await removeWhiteout(upper, dir.path, name)) && (await upper.stat(target))) return;
+    fs.linkSync(upper.hostPath(n.path), upper.hostPath(target));
   }
 
   /** lstat in a layer, with owner/mode overrides applied (xattr_permissions) */
@@ -282,6 +304,24 @@ export class OverlayFS implements FileSystem {
     n.path = target;
     const ust = await upper.stat(target);
     if (ust) this.nodes.alias(`${upper.dev}:${ust.ino}`, n);
+    for (const other of n.names ?? []) {
+      if (other === target) continue;
+      const slash = other.lastIndexOf('/');
+      const dirNode = await this.dirAt(slash < 0 ? '' : other.slice(0, slash));
+      if (dirNode) await this.linkUp(n, dirNode, other.slice(slash + 1));
+    }
+  }
+
+  /** The directory node for a merged path, walking down from the root (null when it is gone). */
+  private async dirAt(path: string): Promise<OvlNode | null> {
+    let d = this.nodes.get(ROOT_ID)!;
+    if (!path) return d;
+    for (const part of path.split('/')) {
+      const f = await this.find(d, part);
+      if (!f || (f.st.mode & S_IFMT) !== S_IFDIR) return null;
+      d = await this.nodeFor(d, part, f);
+    }
+    return d;
   }
 
   /** Does any layer below the upper show NAME in this directory? (then removing it needs a whiteout) */
@@ -398,8 +438,9 @@ export class OverlayFS implements FileSystem {
     if ((f.st.mode & S_IFMT) === S_IFDIR) throw new FuseError('EISDIR');
     await this.upperDir(dir);
     const needWhiteout = await this.lowerHas(dir, name);
+    const n = this.nodes.byObject(`${this.layers[f.layer].dev}:${f.st.ino}`);
+    n?.names?.delete(f.path);
     if (f.layer === 0) {
-      const n = this.nodes.byObject(`${upper.dev}:${f.st.ino}`);
       fs.unlinkSync(upper.hostPath(f.path));
       if (n && f.st.nlink <= 1) n.gone = true;
     }
@@ -483,6 +524,7 @@ export class OverlayFS implements FileSystem {
     if (flags & RENAME_NOREPLACE) check(shim().renameat2(srcHost, dstHost, RENAME_NOREPLACE), 'rename');
     else fs.renameSync(srcHost, dstHost);
     this.nodes.repath(join2(from.path, name), join2(to.path, newname));
+    if (srcNode.names?.delete(join2(from.path, name))) srcNode.names.add(join2(to.path, newname));
     srcNode.parent = to;
     srcNode.name = newname;
     if (srcNeedsWhiteout) createWhiteout(upper, from.path, name);
