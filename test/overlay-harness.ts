@@ -531,9 +531,9 @@ export const KNOWN_DIVERGENCES: KnownDivergence[] = [
     impls: ['tsfuse'],
     global: true,
     match(d, c) {
-      // the lower-linked names, and names linked to them during the run
+      // the lower-linked names, and names linked or renamed to them during the run
       const related = new Set(c.lowerLinks);
-      for (const op of c.s.ops) if (op[0] === 'link' && related.has(String(op[1]))) related.add(String(op[2]));
+      for (const op of c.s.ops) if ((op[0] === 'link' || String(op[0]).startsWith('rename')) && related.has(String(op[1]))) related.add(String(op[2]));
       return related.has(d.path ?? '') || (d.where === 'op' && opPaths(d.op!).some((p) => related.has(p)));
     },
   },

@@ -178,7 +178,7 @@ export class OverlayFS implements FileSystem {
         n.path = f.path;
       }
       if (isDir) n.dirLayers = f.dirLayers;
-      else (n.names ??= new Set()).add(join2(parent.path, name));
+      else if (n.names || f.st.nlink > 1) (n.names ??= new Set()).add(join2(parent.path, name));
       n.parent = parent;
       n.name = name;
       return n;
@@ -187,7 +187,7 @@ export class OverlayFS implements FileSystem {
       ino: this.inoOf(idLayer, idIno), isDir, layer: f.layer, path: f.path, dirLayers: f.dirLayers,
       parent, name, keys: key === objKey ? [key] : [key, objKey],
     });
-    if (!isDir && f.layer > 0 && f.st.nlink > 1) n.names = new Set([f.path]);
+    if (!isDir && f.st.nlink > 1) n.names = new Set([f.path]);
     return n;
   }
 
@@ -409,6 +409,7 @@ export class OverlayFS implements FileSystem {
     await this.prepareCreate(dir, newname);
     await this.copyUp(n);
     fs.linkSync(this.upper!.hostPath(n.path), this.upper!.hostPath(join2(dir.path, newname)));
+    (n.names ??= new Set([n.path])).add(join2(dir.path, newname));
     const st = await this.statNode(n);
     return this.entry(n, st);
   }
@@ -443,6 +444,10 @@ export class OverlayFS implements FileSystem {
     if (f.layer === 0) {
       fs.unlinkSync(upper.hostPath(f.path));
       if (n && f.st.nlink <= 1) n.gone = true;
+      else if (n && n.path === f.path) {
+        // the node lives on under another of its names
+        for (const other of n.names ?? []) if (await upper.stat(other)) { n.path = other; break; }
+      }
     }
     if (needWhiteout) createWhiteout(upper, dir.path, name);
   }
