@@ -77,7 +77,8 @@ export class OverlayFS implements FileSystem {
     this.upper = upper;
     this.layers = upper ? [upper, ...lowers] : lowers;
     for (const l of this.layers) if (!this.devIndex.has(l.dev)) this.devIndex.set(l.dev, this.devIndex.size);
-    this.timeout = opts.timeout ?? 1;
+    // like fuse-overlayfs: everything changes through us, so the kernel may cache "forever"
+    this.timeout = opts.timeout ?? 1e9;
     this.sessionOptions = { passthrough: process.getuid?.() === 0 && !opts.writeback, maxStackDepth: 2 };
     this.own = new Ownership(opts.xattrPermissions ?? 0);
     this.uids = new IdMap(opts.uidMappings, opts.squashToUid ?? (opts.squashToRoot ? 0 : undefined));
