@@ -11,7 +11,7 @@ import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../fuse/abi.js';
 import { FuseError } from '../fuse/errors.js';
 import { shim } from '../fuse/native.js';
 import type { Layer, LayerStat, UpperLayer } from '../layers/types.js';
-import { isPrivateXattr, removeWhiteout } from './whiteout.js';
+import { isPrivateXattr } from './whiteout.js';
 
 const NS = 1_000_000_000n;
 export const ORIGIN_XATTR = 'user.fuseoverlayfs.origin';
@@ -75,8 +75,7 @@ export async function copyUpObject(src: Layer, path: string, upper: UpperLayer, 
     else check(shim().mknod(tmp, st.mode, st.rdev), `copy up ${path}`);
     await copyMetadata(src, path, st, tmp);
     if (fmt !== S_IFDIR && fmt !== S_IFLNK) shim().lsetxattr(tmp, ORIGIN_XATTR, Buffer.from(path), 0);
-    const slash = upperPath.lastIndexOf('/');
-    await removeWhiteout(upper, slash < 0 ? '' : upperPath.slice(0, slash), upperPath.slice(slash + 1));
+    // no whiteout can stand at upperPath: the object was found below it, so none hid it
     fs.renameSync(tmp, upper.hostPath(upperPath));
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });

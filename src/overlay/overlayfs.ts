@@ -526,7 +526,6 @@ export class OverlayFS implements FileSystem {
       const hadWhiteout = await removeWhiteout(upper, to.path, newname);
       if (srcDir && (hadWhiteout || (await this.lowerHasAny(to, newname)))) makeOpaque(upper, join2(from.path, name));
     }
-    await removeWhiteout(upper, to.path, newname).catch(() => false);
     if (flags & RENAME_NOREPLACE) check(shim().renameat2(srcHost, dstHost, RENAME_NOREPLACE), 'rename');
     else fs.renameSync(srcHost, dstHost);
     this.nodes.repath(join2(from.path, name), join2(to.path, newname));
