@@ -122,6 +122,8 @@ export class DirectoryLayer implements Layer {
   }
 }
 
+const WORK = '\0work/';
+
 /** The upper layer: a directory layer plus the workdir used for atomic copy-up. */
 export class DirectoryUpperLayer extends DirectoryLayer implements UpperLayer {
   readonly canMknod: boolean;
@@ -143,15 +145,78 @@ export class DirectoryUpperLayer extends DirectoryLayer implements UpperLayer {
     this.canMknod = this.probeMknod();
   }
 
+  /** Layer paths and workdir temp names to host paths. */
+  override hostPath(path: string): string {
+    return path.startsWith(WORK) ? `${this.work}/${path.slice(WORK.length)}` : super.hostPath(path);
+  }
+
   private probeMknod(): boolean {
-    const p = this.tempPath();
-    const r = this.native.mknod(p, 0o020000, 0);
-    if (r < 0) return false;
+    const p = this.hostPath(this.tempPath());
+    if (this.native.mknod(p, 0o020000, 0) < 0) return false;
     fs.unlinkSync(p);
     return true;
   }
 
   tempPath(): string {
-    return `${this.work}/#${(this.counter++).toString(16)}`;
+    return `${WORK}#${(this.counter++).toString(16)}`;
+  }
+
+  private check(r: number, what: string): void {
+    if (r < 0) throw new FuseError(-r, what);
+  }
+
+  mkdir(path: string, mode: number): void { fs.mkdirSync(this.hostPath(path), mode); }
+  mknod(path: string, mode: number, rdev: number): void { this.check(this.native.mknod(this.hostPath(path), mode, rdev), `mknod ${path}`); }
+  symlink(target: string | Buffer, path: string): void { fs.symlinkSync(target, this.hostPath(path)); }
+  link(existing: string, path: string): void { fs.linkSync(this.hostPath(existing), this.hostPath(path)); }
+  unlink(path: string): void { fs.unlinkSync(this.hostPath(path)); }
+  rmdir(path: string): void { fs.rmdirSync(this.hostPath(path)); }
+  removeTree(path: string): void { fs.rmSync(this.hostPath(path), { recursive: true, force: true }); }
+
+  rename(from: string, to: string, flags = 0): void {
+    if (flags) this.check(this.native.renameat2(this.hostPath(from), this.hostPath(to), flags), `rename ${from}`);
+    else fs.renameSync(this.hostPath(from), this.hostPath(to));
+  }
+
+  create(path: string, flags: number, mode: number): number {
+    return fs.openSync(this.hostPath(path), flags | fs.constants.O_CREAT | O_NOFOLLOW, mode);
+  }
+
+  createEmpty(path: string, mode: number): void {
+    fs.closeSync(fs.openSync(this.hostPath(path), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode));
+  }
+
+  copyFileFrom(hostSource: string, path: string): void {
+    fs.copyFileSync(hostSource, this.hostPath(path), fs.constants.COPYFILE_FICLONE);
+  }
+
+  async writeFile(path: string, chunks: AsyncIterable<Buffer>): Promise<void> {
+    const fd = this.create(path, fs.constants.O_WRONLY | fs.constants.O_EXCL, 0o600);
+    try {
+      let off = 0;
+      for await (const c of chunks) { fs.writeSync(fd, c, 0, c.length, off); off += c.length; }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  lchown(path: string, uid: number, gid: number): void { fs.lchownSync(this.hostPath(path), uid, gid); }
+  chmod(path: string, mode: number): void { fs.chmodSync(this.hostPath(path), mode & 0o7777); }
+  truncate(path: string, size: number): void { fs.truncateSync(this.hostPath(path), size); }
+
+  utimens(path: string, atime: [number, number], mtime: [number, number]): void {
+    this.check(this.native.utimensat(this.hostPath(path), atime[0], atime[1], mtime[0], mtime[1], true), `utimens ${path}`);
+  }
+
+  setxattr(path: string, name: string, value: Buffer, flags: number): void {
+    this.check(this.native.lsetxattr(this.hostPath(path), name, value, flags), `setxattr ${name}`);
+  }
+
+  removexattr(path: string, name: string): void {
+    this.check(this.native.lremovexattr(this.hostPath(path), name), `removexattr ${name}`);
+  }
+
+  statfs() {
+    return fs.statfsSync(this.hostPath(''));
   }
 }

@@ -51,12 +51,43 @@ export interface Layer {
   close?(): void | Promise<void>;
 }
 
-/** The writable layer (upperdir), with its workdir for atomic copy-up. */
+/**
+ * The writable layer (upperdir), with its workdir for atomic copy-up. Every
+ * change the overlay makes goes through these methods. Paths are layer
+ * paths, or names from tempPath() (objects in the workdir, moved into the
+ * layer with rename). Errors are thrown as errno-carrying errors.
+ */
 export interface UpperLayer extends Layer {
-  /** a host path under the upper root; every write goes through these */
+  /** a host path for the object (FUSE passthrough backing files need one) */
   hostPath(path: string): string;
   /** a fresh temporary name in the workdir, on the same filesystem as the upper */
   tempPath(): string;
   /** can mknod char 0/0 whiteouts (root, or a user namespace that allows it) */
   readonly canMknod: boolean;
+  mkdir(path: string, mode: number): void;
+  mknod(path: string, mode: number, rdev: number): void;
+  symlink(target: string | Buffer, path: string): void;
+  link(existing: string, path: string): void;
+  unlink(path: string): void;
+  rmdir(path: string): void;
+  /** a directory and everything in it (an upper dir that only holds whiteouts, a failed temp) */
+  removeTree(path: string): void;
+  /** flags: RENAME_NOREPLACE / RENAME_EXCHANGE */
+  rename(from: string, to: string, flags?: number): void;
+  /** open(2) with O_CREAT; returns the fd */
+  create(path: string, flags: number, mode: number): number;
+  /** an empty file (AUFS whiteouts, opaque markers) */
+  createEmpty(path: string, mode: number): void;
+  /** the data of a host file into a new file at `path` (FICLONE where the filesystem allows) */
+  copyFileFrom(hostSource: string, path: string): void;
+  /** a new file at `path` from chunks (layers without host files) */
+  writeFile(path: string, chunks: AsyncIterable<Buffer>): Promise<void>;
+  lchown(path: string, uid: number, gid: number): void;
+  chmod(path: string, mode: number): void;
+  truncate(path: string, size: number): void;
+  /** nanosecond times; nsec may be UTIME_NOW / UTIME_OMIT; never follows a final symlink */
+  utimens(path: string, atime: [number, number], mtime: [number, number]): void;
+  setxattr(path: string, name: string, value: Buffer, flags: number): void;
+  removexattr(path: string, name: string): void;
+  statfs(): { blocks: number; bfree: number; bavail: number; files: number; ffree: number; bsize: number };
 }

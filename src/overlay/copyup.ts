@@ -6,57 +6,41 @@
  * else a copy; then owner, mode, xattrs, times, and the origin marker
  * fuse-overlayfs writes (`user.fuseoverlayfs.origin` = the lower path).
  */
-import * as fs from 'node:fs';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../fuse/abi.js';
-import { FuseError } from '../fuse/errors.js';
-import { shim } from '../fuse/native.js';
+import { Errno, errnoOf, FuseError } from '../fuse/errors.js';
 import type { Layer, LayerStat, UpperLayer } from '../layers/types.js';
 import { isPrivateXattr } from './whiteout.js';
 
 const NS = 1_000_000_000n;
 export const ORIGIN_XATTR = 'user.fuseoverlayfs.origin';
+const { ENOTSUP, EINVAL, EOVERFLOW, EPERM } = Errno;
 
-function check(r: number, what: string): void {
-  if (r < 0) throw new FuseError(-r, what);
-}
-
-/** Owner, mode, xattrs and times of `st` onto the host object at `host`. */
-export async function copyMetadata(src: Layer, srcPath: string, st: LayerStat, host: string): Promise<void> {
-  const s = shim();
-  const isLink = (st.mode & S_IFMT) === S_IFLNK;
-  fs.lchownSync(host, st.uid, st.gid);
-  if (!isLink) fs.chmodSync(host, st.mode & 0o7777);
+/** Owner, mode, xattrs and times of `st` onto the upper object (or workdir temp) at `dst`. */
+export async function copyMetadata(src: Layer, srcPath: string, st: LayerStat, upper: UpperLayer, dst: string): Promise<void> {
+  upper.lchown(dst, st.uid, st.gid);
+  if ((st.mode & S_IFMT) !== S_IFLNK) upper.chmod(dst, st.mode);
   for (const name of await src.listxattr(srcPath)) {
     if (isPrivateXattr(name)) continue;
     const v = await src.getxattr(srcPath, name);
     if (v === null) continue;
-    const r = s.lsetxattr(host, name, v, 0);
-    // like fuse-overlayfs: attributes the upper cannot hold are skipped
-    if (r < 0 && r !== -95 /* ENOTSUP */ && r !== -22 /* EINVAL */ && r !== -75 /* EOVERFLOW */ && r !== -1 /* EPERM */) check(r, `copy xattr ${name}`);
+    try {
+      upper.setxattr(dst, name, v, 0);
+    } catch (e) {
+      // like fuse-overlayfs: attributes the upper cannot hold are skipped
+      if (![ENOTSUP, EINVAL, EOVERFLOW, EPERM].includes(errnoOf(e))) throw e;
+    }
   }
-  const t = (ns: bigint) => [Number(ns / NS), Number(ns % NS)];
-  const [as, ans] = t(st.atimeNs), [ms, mns] = t(st.mtimeNs);
-  check(s.utimensat(host, as, ans, ms, mns, true), 'copy times');
+  const t = (ns: bigint): [number, number] => [Number(ns / NS), Number(ns % NS)];
+  upper.utimens(dst, t(st.atimeNs), t(st.mtimeNs));
 }
 
-/** Copies the data of a regular file from a layer to a host path. */
-async function copyData(src: Layer, srcPath: string, size: number, dst: string): Promise<void> {
-  const host = src.hostPath?.(srcPath);
-  if (host) {
-    fs.copyFileSync(host, dst, fs.constants.COPYFILE_FICLONE);
-    return;
-  }
-  // layers without host files (plugins): through their read callback
-  const fd = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
-  try {
-    for (let off = 0; off < size;) {
-      const chunk = src.read ? await src.read(srcPath, off, Math.min(1 << 20, size - off)) : null;
-      if (!chunk || chunk.length === 0) throw new FuseError('EIO', `short read copying up ${srcPath}`);
-      fs.writeSync(fd, chunk, 0, chunk.length, off);
-      off += chunk.length;
-    }
-  } finally {
-    fs.closeSync(fd);
+/** Reads a layer file in chunks (for layers without host files). */
+async function* chunksOf(src: Layer, path: string, size: number): AsyncIterable<Buffer> {
+  for (let off = 0; off < size;) {
+    const chunk = src.read ? await src.read(path, off, Math.min(1 << 20, size - off)) : null;
+    if (!chunk || chunk.length === 0) throw new FuseError('EIO', `short read copying up ${path}`);
+    yield chunk;
+    off += chunk.length;
   }
 }
 
@@ -69,16 +53,20 @@ export async function copyUpObject(src: Layer, path: string, upper: UpperLayer, 
   const tmp = upper.tempPath();
   const fmt = st.mode & S_IFMT;
   try {
-    if (fmt === S_IFREG) await copyData(src, path, st.size, tmp);
-    else if (fmt === S_IFDIR) fs.mkdirSync(tmp, 0o700);
-    else if (fmt === S_IFLNK) fs.symlinkSync(await src.readlink(path), tmp);
-    else check(shim().mknod(tmp, st.mode, st.rdev), `copy up ${path}`);
-    await copyMetadata(src, path, st, tmp);
-    if (fmt !== S_IFDIR && fmt !== S_IFLNK) shim().lsetxattr(tmp, ORIGIN_XATTR, Buffer.from(path), 0);
+    if (fmt === S_IFREG) {
+      const host = src.hostPath?.(path);
+      if (host) upper.copyFileFrom(host, tmp);
+      else await upper.writeFile(tmp, chunksOf(src, path, st.size));
+    } else if (fmt === S_IFDIR) upper.mkdir(tmp, 0o700);
+    else if (fmt === S_IFLNK) upper.symlink(await src.readlink(path), tmp);
+    else upper.mknod(tmp, st.mode, st.rdev);
+    await copyMetadata(src, path, st, upper, tmp);
+    // the origin marker keeps st_ino across remounts; user.* xattrs cannot go on special files
+    if (fmt === S_IFREG) try { upper.setxattr(tmp, ORIGIN_XATTR, Buffer.from(path), 0); } catch { /* upper without user xattrs */ }
     // no whiteout can stand at upperPath: the object was found below it, so none hid it
-    fs.renameSync(tmp, upper.hostPath(upperPath));
+    upper.rename(tmp, upperPath);
   } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    upper.removeTree(tmp);
     throw e;
   }
 }

@@ -204,7 +204,7 @@ export class OverlayFS implements FileSystem {
     if (target === n.path) return;
     await this.upperDir(dir);
     if (!(await removeWhiteout(upper, dir.path, name)) && (await upper.stat(target))) return;
-    fs.linkSync(upper.hostPath(n.path), upper.hostPath(target));
+    upper.link(n.path, target);
   }
 
   /** lstat in a layer, with owner/mode overrides applied (xattr_permissions) */
@@ -334,10 +334,10 @@ export class OverlayFS implements FileSystem {
     return [this.uids.toLayer(c.uid), this.gids.toLayer(c.gid)];
   }
 
-  /** Owner (the caller, mapped) and mode of a new upper object. */
-  private own_(c: Context, host: string, type: number, mode: number): void {
+  /** Owner (the caller, mapped) and mode of a new upper object (or workdir temp). */
+  private own_(c: Context, path: string, type: number, mode: number): void {
     const [uid, gid] = this.ownIds(c);
-    this.own.set(host, { uid, gid, mode: type }, { uid, gid, mode: type === S_IFLNK ? undefined : mode }, true);
+    this.own.set(this.upper!, path, { uid, gid, mode: type }, { uid, gid, mode: type === S_IFLNK ? undefined : mode }, true);
   }
 
   /** Prepares DIR/NAME for a new object: upper dir, name free, stale whiteouts gone. Returns whether a lower object was hidden there. */
@@ -372,14 +372,14 @@ export class OverlayFS implements FileSystem {
     const { hidLower } = await this.prepareCreate(dir, name);
     const upper = this.upper!;
     const tmp = upper.tempPath();
-    fs.mkdirSync(tmp, 0o700);
+    upper.mkdir(tmp, 0o700);
     try {
       this.own_(c, tmp, S_IFDIR, mode);
       // a new dir over a deleted lower one must not merge with it
-      if (hidLower) makeOpaque(upper, '', tmp);
-      fs.renameSync(tmp, upper.hostPath(join2(dir.path, name)));
+      if (hidLower) makeOpaque(upper, tmp);
+      upper.rename(tmp, join2(dir.path, name));
     } catch (e) {
-      fs.rmSync(tmp, { recursive: true, force: true });
+      upper.removeTree(tmp);
       throw e;
     }
     return this.entryAt(dir, name);
@@ -388,18 +388,18 @@ export class OverlayFS implements FileSystem {
   async mknod(c: Context, parent: number, name: string, mode: number, rdev: number): Promise<Entry> {
     const dir = this.dirNode(parent);
     await this.prepareCreate(dir, name);
-    const host = this.upper!.hostPath(join2(dir.path, name));
-    check(shim().mknod(host, (mode & S_IFMT) | 0o600, rdev), 'mknod');
-    this.own_(c, host, mode & S_IFMT, mode);
+    const path = join2(dir.path, name);
+    this.upper!.mknod(path, (mode & S_IFMT) | 0o600, rdev);
+    this.own_(c, path, mode & S_IFMT, mode);
     return this.entryAt(dir, name);
   }
 
   async symlink(c: Context, parent: number, name: string, target: string): Promise<Entry> {
     const dir = this.dirNode(parent);
     await this.prepareCreate(dir, name);
-    const host = this.upper!.hostPath(join2(dir.path, name));
-    fs.symlinkSync(target, host);
-    this.own_(c, host, S_IFLNK, 0o777);
+    const path = join2(dir.path, name);
+    this.upper!.symlink(target, path);
+    this.own_(c, path, S_IFLNK, 0o777);
     return this.entryAt(dir, name);
   }
 
@@ -409,7 +409,7 @@ export class OverlayFS implements FileSystem {
     const dir = this.dirNode(newparent);
     await this.prepareCreate(dir, newname);
     await this.copyUp(n);
-    fs.linkSync(this.upper!.hostPath(n.path), this.upper!.hostPath(join2(dir.path, newname)));
+    this.upper!.link(n.path, join2(dir.path, newname));
     (n.names ??= new Set([n.path])).add(join2(dir.path, newname));
     const st = await this.statNode(n);
     return this.entry(n, st);
@@ -418,10 +418,10 @@ export class OverlayFS implements FileSystem {
   async create(c: Context, parent: number, name: string, mode: number, flags: number): Promise<{ entry: Entry; open: Open }> {
     const dir = this.dirNode(parent);
     await this.prepareCreate(dir, name);
-    const host = this.upper!.hostPath(join2(dir.path, name));
-    const fd = fs.openSync(host, this.hostFlags(flags) | O_CREAT | O_EXCL, 0o600);
+    const path = join2(dir.path, name);
+    const fd = this.upper!.create(path, this.hostFlags(flags) | O_EXCL, 0o600);
     try {
-      this.own_(c, host, S_IFREG, mode);
+      this.own_(c, path, S_IFREG, mode);
       const entry = await this.entryAt(dir, name);
       return { entry, open: this.openHandle(fd, this.node(entry.nodeid), flags) };
     } catch (e) {
@@ -443,7 +443,7 @@ export class OverlayFS implements FileSystem {
     const n = this.nodes.byObject(`${this.layers[f.layer].dev}:${f.st.ino}`);
     n?.names?.delete(f.path);
     if (f.layer === 0) {
-      fs.unlinkSync(upper.hostPath(f.path));
+      upper.unlink(f.path);
       if (n && f.st.nlink <= 1) n.gone = true;
       else if (n && n.path === f.path) {
         // the node lives on under another of its names
@@ -466,9 +466,7 @@ export class OverlayFS implements FileSystem {
     const hasLower = await this.lowerHas(dir, name);
     if (f.dirLayers[0] === 0) {
       // only whiteouts and markers are left in the upper copy
-      const host = upper.hostPath(f.path);
-      for (const e of fs.readdirSync(host)) fs.rmSync(`${host}/${e}`, { recursive: true, force: true });
-      fs.rmdirSync(host);
+      upper.removeTree(f.path);
     }
     if (hasLower) createWhiteout(upper, dir.path, name);
     child.dirLayers = [];
@@ -502,7 +500,7 @@ export class OverlayFS implements FileSystem {
     const srcNode = await this.nodeFor(from, name, src);
     await this.copyUp(srcNode);
     await this.upperDir(to);
-    const srcHost = upper.hostPath(join2(from.path, name)), dstHost = upper.hostPath(join2(to.path, newname));
+    const srcPath = join2(from.path, name), dstPath = join2(to.path, newname);
     const srcNeedsWhiteout = !(flags & RENAME_EXCHANGE) && (await this.lowerHas(from, name));
     if (flags & RENAME_EXCHANGE) {
       const dstNode = await this.nodeFor(to, newname, dst!);
@@ -510,7 +508,7 @@ export class OverlayFS implements FileSystem {
       // a directory that lands where a lower entry exists must not merge with it
       if (srcDir && (await this.lowerHasAny(to, newname))) makeOpaque(upper, join2(from.path, name));
       if (dstDir && (await this.lowerHasAny(from, name))) makeOpaque(upper, join2(to.path, newname));
-      check(shim().renameat2(srcHost, dstHost, RENAME_EXCHANGE), 'rename exchange');
+      upper.rename(srcPath, dstPath, RENAME_EXCHANGE);
       this.swapPaths(join2(from.path, name), join2(to.path, newname));
       return;
     }
@@ -518,16 +516,14 @@ export class OverlayFS implements FileSystem {
       // the upper may hold the target itself or only a whiteout of it
       const dstHidesLower = await this.lowerHas(to, newname);
       if (dstDir && dst.dirLayers[0] === 0) {
-        for (const e of fs.readdirSync(dstHost)) fs.rmSync(`${dstHost}/${e}`, { recursive: true, force: true });
-        fs.rmdirSync(dstHost);
+        upper.removeTree(dstPath);
       }
       if (srcDir && dstHidesLower) makeOpaque(upper, join2(from.path, name));
     } else {
       const hadWhiteout = await removeWhiteout(upper, to.path, newname);
       if (srcDir && (hadWhiteout || (await this.lowerHasAny(to, newname)))) makeOpaque(upper, join2(from.path, name));
     }
-    if (flags & RENAME_NOREPLACE) check(shim().renameat2(srcHost, dstHost, RENAME_NOREPLACE), 'rename');
-    else fs.renameSync(srcHost, dstHost);
+    upper.rename(srcPath, dstPath, flags & RENAME_NOREPLACE);
     this.nodes.repath(join2(from.path, name), join2(to.path, newname));
     if (srcNode.names?.delete(join2(from.path, name))) srcNode.names.add(join2(to.path, newname));
     srcNode.parent = to;
@@ -548,11 +544,10 @@ export class OverlayFS implements FileSystem {
     const n = this.node(ino), V = SetattrValid;
     const upper = this.requireUpper();
     await this.copyUp(n);
-    const host = upper.hostPath(n.path);
     const h = a.valid & V.FH ? this.handles.get(a.fh) : undefined;
     const st0 = await this.statNode(n);
     if (a.valid & (V.MODE | V.UID | V.GID)) {
-      this.own.set(host, st0, {
+      this.own.set(upper, n.path, st0, {
         mode: a.valid & V.MODE ? a.mode : undefined,
         uid: a.valid & V.UID ? this.uids.toLayer(a.uid) : undefined,
         gid: a.valid & V.GID ? this.gids.toLayer(a.gid) : undefined,
@@ -560,12 +555,12 @@ export class OverlayFS implements FileSystem {
     }
     if (a.valid & V.SIZE) {
       if (n.isDir) throw new FuseError('EISDIR');
-      if (h && (h.node.layer === 0)) fs.ftruncateSync(h.fd, a.size); else fs.truncateSync(host, a.size);
+      if (h && (h.node.layer === 0)) fs.ftruncateSync(h.fd, a.size); else upper.truncate(n.path, a.size);
     }
     if (a.valid & (V.ATIME | V.MTIME | V.ATIME_NOW | V.MTIME_NOW)) {
       const at = a.valid & V.ATIME_NOW ? [0, UTIME_NOW] : a.valid & V.ATIME ? [a.atime, a.atimensec] : [0, UTIME_OMIT];
       const mt = a.valid & V.MTIME_NOW ? [0, UTIME_NOW] : a.valid & V.MTIME ? [a.mtime, a.mtimensec] : [0, UTIME_OMIT];
-      check(shim().utimensat(host, at[0], at[1], mt[0], mt[1], true), 'utimensat');
+      upper.utimens(n.path, at as [number, number], mt as [number, number]);
     }
     return { attr: this.attr(n, await this.statNode(n)), attrValid: this.timeout };
   }
@@ -776,7 +771,7 @@ export class OverlayFS implements FileSystem {
     if (isPrivateXattr(name) || isOverrideXattr(name)) throw new FuseError('EPERM');
     const n = this.node(ino);
     await this.copyUp(n);
-    check(shim().lsetxattr(this.upper!.hostPath(n.path), name, value, flags), 'setxattr');
+    this.upper!.setxattr(n.path, name, value, flags);
   }
 
   async removexattr(_c: Context, ino: number, name: string): Promise<void> {
@@ -786,16 +781,16 @@ export class OverlayFS implements FileSystem {
     // nothing to remove: answer without copying anything up (as the kernel does)
     if (n.layer !== 0 && !(await this.layers[n.layer].getxattr(n.path, name))) throw new FuseError('ENODATA');
     await this.copyUp(n);
-    check(shim().lremovexattr(this.upper!.hostPath(n.path), name), 'removexattr');
+    this.upper!.removexattr(n.path, name);
   }
 
   // ------------------------------------------------------------------ misc
 
   statfs(): Statfs {
-    const top = this.layers[0];
-    const host = top.hostPath?.('');
-    if (!host) return { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 4096, namelen: 251, frsize: 4096 };
-    const s = fs.statfsSync(host);
+    // the upper's filesystem, or the top lower's for a read-only overlay
+    const host = this.upper ? undefined : this.layers[0].hostPath?.('');
+    if (!this.upper && !host) return { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 4096, namelen: 251, frsize: 4096 };
+    const s = this.upper ? this.upper.statfs() : fs.statfsSync(host!);
     // like fuse-overlayfs: names need room for the ".wh." prefix
     return { blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, bsize: s.bsize, namelen: 255 - WH_PREFIX.length, frsize: s.bsize };
   }

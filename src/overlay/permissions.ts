@@ -7,11 +7,10 @@
  * 2 → user.containers.override_stat (user.fuseoverlayfs.override_stat is
  * read too). The files themselves stay owned by the daemon.
  */
-import * as fs from 'node:fs';
 import { S_IFMT } from '../fuse/abi.js';
-import { FuseError } from '../fuse/errors.js';
+import { Errno, errnoOf } from '../fuse/errors.js';
 import { shim } from '../fuse/native.js';
-import type { Layer, LayerStat } from '../layers/types.js';
+import type { Layer, LayerStat, UpperLayer } from '../layers/types.js';
 
 const NAMES: Record<1 | 2, string[]> = {
   1: ['security.fuseoverlayfs.override_stat'],
@@ -53,23 +52,23 @@ export class Ownership {
    * Sets owner and/or mode of an upper object at `host` (current values in
    * `st` fill what is not changed). Real chown/chmod, or the xattr.
    */
-  set(host: string, st: Pick<LayerStat, 'uid' | 'gid' | 'mode'>, change: { uid?: number; gid?: number; mode?: number }, ignoreEperm = false): void {
+  set(upper: UpperLayer, path: string, st: Pick<LayerStat, 'uid' | 'gid' | 'mode'>, change: { uid?: number; gid?: number; mode?: number }, ignoreEperm = false): void {
     const isLink = (st.mode & S_IFMT) === 0o120000;
     if (this.mode === 0) {
       if (change.uid !== undefined || change.gid !== undefined) {
-        try { fs.lchownSync(host, change.uid ?? -1, change.gid ?? -1); } catch (e) {
-          if (!(ignoreEperm && (e as NodeJS.ErrnoException).code === 'EPERM')) throw e;
+        try { upper.lchown(path, change.uid ?? -1, change.gid ?? -1); } catch (e) {
+          if (!(ignoreEperm && errnoOf(e) === Errno.EPERM)) throw e;
         }
       }
-      if (change.mode !== undefined && !isLink) fs.chmodSync(host, change.mode & 0o7777);
+      if (change.mode !== undefined && !isLink) upper.chmod(path, change.mode);
       return;
     }
     const uid = change.uid ?? st.uid, gid = change.gid ?? st.gid, mode = (change.mode ?? st.mode) & 0o7777;
     const value = Buffer.from(`${uid}:${gid}:${mode.toString(8)}`);
-    const r = shim().lsetxattr(host, NAMES[this.mode][0], value, 0);
-    if (isLink) return; // user.* xattrs cannot live on symlinks; they show the daemon's owner
-    if (r < 0) throw new FuseError(-r, 'storing owner/mode in xattrs');
+    // user.* xattrs cannot live on symlinks: they show the daemon's owner
+    if (isLink) { try { upper.setxattr(path, NAMES[this.mode][0], value, 0); } catch { /* refused */ } return; }
+    upper.setxattr(path, NAMES[this.mode][0], value, 0);
     // the daemon must keep access to what it stores for others
-    if (!isLink) fs.chmodSync(host, (mode | 0o700) & 0o7777);
+    upper.chmod(path, mode | 0o700);
   }
 }

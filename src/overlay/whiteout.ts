@@ -9,10 +9,8 @@
  * opaque dirs get `trusted.overlay.opaque=y` (or `user.fuseoverlayfs.opaque`
  * when trusted.* is refused) plus a `.wh..wh..opq` file.
  */
-import * as fs from 'node:fs';
 import { S_IFCHR, S_IFMT, S_IFREG } from '../fuse/abi.js';
-import { shim } from '../fuse/native.js';
-import { FuseError } from '../fuse/errors.js';
+import { errnoOf } from '../fuse/errors.js';
 
 const EPERM = 1;
 import type { Layer, LayerStat, UpperLayer } from '../layers/types.js';
@@ -57,11 +55,14 @@ export async function isOpaque(layer: Layer, dir: string): Promise<boolean> {
 /** Creates a whiteout for `dir/name` in the upper layer. */
 export function createWhiteout(upper: UpperLayer, dir: string, name: string): void {
   if (upper.canMknod) {
-    const r = shim().mknod(upper.hostPath(join2(dir, name)), S_IFCHR, 0);
-    if (r >= 0) return;
-    if (r !== -EPERM) throw new FuseError(-r, `whiteout for ${join2(dir, name)}`);
+    try {
+      upper.mknod(join2(dir, name), S_IFCHR, 0);
+      return;
+    } catch (e) {
+      if (errnoOf(e) !== EPERM) throw e;
+    }
   }
-  fs.writeFileSync(upper.hostPath(join2(dir, WH_PREFIX + name)), '', { mode: 0o000 });
+  upper.createEmpty(join2(dir, WH_PREFIX + name), 0o000);
 }
 
 /** Removes whatever whiteout of `dir/name` the upper has (before creating the name there). */
@@ -69,16 +70,19 @@ export async function removeWhiteout(upper: UpperLayer, dir: string, name: strin
   let removed = false;
   const p = join2(dir, name);
   const st = await upper.stat(p);
-  if (st && (await isWhiteoutStat(upper, p, st))) { fs.unlinkSync(upper.hostPath(p)); removed = true; }
+  if (st && (await isWhiteoutStat(upper, p, st))) { upper.unlink(p); removed = true; }
   const aufs = join2(dir, WH_PREFIX + name);
-  if (await upper.stat(aufs)) { fs.unlinkSync(upper.hostPath(aufs)); removed = true; }
+  if (await upper.stat(aufs)) { upper.unlink(aufs); removed = true; }
   return removed;
 }
 
-/** Marks an upper directory opaque (lower contents under the same path are hidden). */
-export function makeOpaque(upper: UpperLayer, dir: string, hostDir = upper.hostPath(dir)): void {
-  const s = shim();
+/** Marks an upper directory (or a workdir temp dir) opaque: lower contents under the same path are hidden. */
+export function makeOpaque(upper: UpperLayer, dir: string): void {
   const y = Buffer.from('y');
-  if (s.lsetxattr(hostDir, 'trusted.overlay.opaque', y, 0) < 0) s.lsetxattr(hostDir, 'user.fuseoverlayfs.opaque', y, 0);
-  fs.writeFileSync(`${hostDir}/${OPAQUE_MARKER}`, '', { mode: 0o000 });
+  try {
+    upper.setxattr(dir, 'trusted.overlay.opaque', y, 0);
+  } catch {
+    upper.setxattr(dir, 'user.fuseoverlayfs.opaque', y, 0); // trusted.* needs privilege
+  }
+  upper.createEmpty(join2(dir, OPAQUE_MARKER), 0o000);
 }
