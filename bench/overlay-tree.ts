@@ -19,6 +19,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { BUILD, must } from './lib.js';
+import { prng } from '../test/prng.js';
 
 export interface TreeSpec {
   quick: boolean;
@@ -55,17 +56,6 @@ export function treeSpec(quick: boolean): TreeSpec {
   return quick ? { quick, filesPerLeaf: 10, bigBytes: 256 << 20 } : { quick, filesPerLeaf: 50, bigBytes: 1 << 30 };
 }
 
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TOPS = 6, SUBS = 10, LEAVES = 10;
 

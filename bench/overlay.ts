@@ -21,6 +21,7 @@ import { BENCH, BUILD, cpuBusy, distStale, dropCaches, killLiveChildren, median,
 import { profileFiles, summarize, summaryText, type ProfSummary } from './overlay-prof.js';
 import { ensureTree, type Tree } from './overlay-tree.js';
 import { OVL_TARGETS, OVL_WORKLOADS, ovlConfig, type Ctx, type OvlMetric, type OvlTargetId, type OvlWorkload } from './overlay-workloads.js';
+import { fmt, ratio } from './report.js';
 
 const { values: argv } = parseArgs({
   options: {
@@ -371,21 +372,6 @@ function rssRows(): Row[] {
 }
 
 const val = (r: Row, t: OvlTargetId) => (r.cells[t]?.error ? undefined : r.cells[t]?.median);
-
-function fmt(v: number | undefined): string {
-  if (v === undefined || !Number.isFinite(v)) return 'n/a';
-  const a = Math.abs(v);
-  if (a >= 10_000) return Math.round(v).toLocaleString('en-US');
-  if (a >= 100) return v.toFixed(0);
-  if (a >= 10) return v.toFixed(1);
-  if (a >= 1) return v.toFixed(2);
-  return v.toPrecision(3);
-}
-
-function ratio(a: number | undefined, b: number | undefined): string {
-  if (a === undefined || b === undefined || !b) return 'n/a';
-  return `${a / b >= 10 ? (a / b).toFixed(1) : (a / b).toFixed(2)}×`;
-}
 
 function cellText(r: Row, t: OvlTargetId): string {
   const c = r.cells[t];

@@ -37,7 +37,7 @@ export class Results {
 
 const val = (r: Row, t: TargetId) => (r.cells[t]?.error ? undefined : r.cells[t]?.median);
 
-function fmt(v: number | undefined): string {
+export function fmt(v: number | undefined): string {
   if (v === undefined || !Number.isFinite(v)) return 'n/a';
   const a = Math.abs(v);
   if (a >= 10_000) return Math.round(v).toLocaleString('en-US');
@@ -47,7 +47,7 @@ function fmt(v: number | undefined): string {
   return v.toPrecision(3);
 }
 
-function ratio(a: number | undefined, b: number | undefined): string {
+export function ratio(a: number | undefined, b: number | undefined): string {
   if (a === undefined || b === undefined || !b) return 'n/a';
   return `${a / b >= 10 ? (a / b).toFixed(1) : (a / b).toFixed(2)}×`;
 }

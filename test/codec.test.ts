@@ -20,6 +20,7 @@ import {
   type ReplyKind, type RequestInit,
 } from '../src/fuse/kernel-side.js';
 import type { Attr, DirEntry, DirEntryPlus, Entry, StatxReply } from '../src/fuse/types.js';
+import { prng } from './prng.js';
 
 // ---------------------------------------------------------------- fixtures
 
@@ -31,17 +32,6 @@ const neg = (minor: number, ext = minor >= 33): Negotiated => ({ minor, flags: e
 
 const MINORS = [12, 23, 31, 36, 45];
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const buf = (s: string) => Buffer.from(s);
 const hdr = { unique: 0x1234_5678_9a, nodeid: 0x0102_0304_0506, uid: 1000, gid: 100, pid: 4242 };

@@ -42,6 +42,8 @@ import * as os from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { forceUnmount, isMounted, mountType, pidAlive, ROOT, waitFor } from './helpers.js';
+import { prng } from './prng.js';
+export { prng };
 
 // ---------------------------------------------------------------- specs
 
@@ -815,14 +817,3 @@ export function opLog(s: Scenario, c: Comparison, upTo = s.ops.length - 1): stri
 
 // ---------------------------------------------------------------- seeded randomized sequences
 
-/** mulberry32: small, deterministic PRNG */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
