@@ -821,4 +821,3 @@ function zeroAttr(ino: number): Attr {
   return { ino, size: 0, blocks: 0, atime: 0, atimensec: 0, mtime: 0, mtimensec: 0, ctime: 0, ctimensec: 0, mode: S_IFDIR, nlink: 1, uid: 0, gid: 0, rdev: 0, blksize: 4096 };
 }
 
-void S_IFREG;
