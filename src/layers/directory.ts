@@ -16,7 +16,7 @@ import type { Layer, LayerDirent, LayerStat, UpperLayer } from './types.js';
 
 const O_PATH = 0o10000000;
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW;
-const BIG = { bigint: true } as const;
+const NO_THROW = { bigint: true, throwIfNoEntry: false } as const;
 const ENODATA = 61, ENOTSUP = 95, ERANGE = 34;
 
 export function toLayerStat(st: fs.BigIntStats): LayerStat {
@@ -68,7 +68,9 @@ export class DirectoryLayer implements Layer {
 
   stat(path: string): LayerStat | null {
     try {
-      return toLayerStat(fs.lstatSync(this.hostPath(path), BIG));
+      // most probes miss (whiteouts, layers without the name): no exception object for those
+      const st = fs.lstatSync(this.hostPath(path), NO_THROW);
+      return st ? toLayerStat(st) : null;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') return null;
