@@ -8,7 +8,7 @@ export default defineConfig({
     // real mounts: keep files in one process each, a few at a time
     pool: 'forks',
     maxWorkers: 2,
-    // one file at a time: real mounts, podman and the differential runs share the machine; see the closing note
+    // one file at a time: real mounts, podman and the differential runs share a 2-core machine
     fileParallelism: false,
     reporters: ['default', './test/summary-reporter.ts'],
   },

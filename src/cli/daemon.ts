@@ -13,6 +13,8 @@ export const DAEMON_FLAG = '--tsfuse-daemon-child';
 
 /** In the parent: start the child and wait for its verdict. Never returns. */
 export function runDetached(argv: string[], logFile?: string, prog = 'tsfuse'): void {
+  // TSFUSE_DAEMON_LOG: where a background daemon writes its log (default: nowhere)
+  logFile ??= process.env.TSFUSE_DAEMON_LOG || undefined;
   const log = logFile ? fs.openSync(logFile, 'a') : 'ignore';
   const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv, DAEMON_FLAG], {
     detached: true,

@@ -92,7 +92,7 @@ async function main(argv: string[]): Promise<void> {
   const a = parsed;
   // the parent (or -f) speaks; the daemon child's stderr is /dev/null anyway
   if (!child) for (const w of a.warnings) process.stderr.write(`${PROG}: ${w}\n`);
-  const log = (l: string) => { if (a.debug || a.foreground) process.stderr.write(`${PROG}: ${l}\n`); };
+  const log = (l: string) => { if (a.debug || a.foreground || process.env.TSFUSE_DAEMON_LOG) process.stderr.write(`${PROG}: ${new Date().toISOString()} ${l}\n`); };
   try {
     a.mountpoint = absolute(a.mountpoint);
     a.overlay = resolveOverlayPaths(a.overlay);
@@ -109,8 +109,9 @@ async function main(argv: string[]): Promise<void> {
     const session: SessionOptions = { ...a.session, ...fsys.sessionOptions, debug: a.debug, log };
     const served = await serve(fsys, a.mountpoint, { mount: a.mount, session });
     log(`mounted overlay of ${a.overlay.lowerdirs.length} lower layer(s)${a.overlay.upperdir ? ' + upper' : ''} on ${served.mountpoint} (${served.mounted.via})`);
-    reportReady();
+    // signal handlers first: once the parent hears "ready", a SIGTERM may come at any moment
     serveUntilUnmounted(served, log);
+    reportReady();
   } catch (e) {
     reportFailure(PROG, e);
   }

@@ -84,8 +84,9 @@ async function mountCommand(kind: string, args: string[], flags: MountFlags): Pr
     log(`mounted ${kind} on ${served.mountpoint} (${served.mounted.via})`);
     // async: a pid file inside the mountpoint must not block the serving thread
     if (flags.pidFile) await fs.promises.writeFile(flags.pidFile, `${process.pid}\n`);
-    reportReady();
+    // signal handlers first: once the parent hears "ready", a SIGTERM may come at any moment
     serveUntilUnmounted(served, log);
+    reportReady();
   } catch (e) {
     reportFailure(PROG, e);
   }
