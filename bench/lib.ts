@@ -277,3 +277,20 @@ export async function cpuBusy(ms = 1000): Promise<number> {
   const total = b.total - a.total;
   return total > 0 ? 1 - (b.idle - a.idle) / total : 0;
 }
+
+/**
+ * SIGINT/SIGTERM/SIGHUP stop a run: `cleanup` once (unmount, kill what the
+ * run started), then exit 130. The returned flag lets run loops stop early.
+ */
+export function stopOnSignals(log: (l: string) => void, cleanup: () => Promise<void>): { interrupted: boolean } {
+  const state = { interrupted: false };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      if (state.interrupted) return;
+      state.interrupted = true;
+      log(`${sig}: unmounting and stopping what this run started`);
+      cleanup().finally(() => process.exit(130));
+    });
+  }
+  return state;
+}

@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BENCH, BUILD, cpuBusy, distStale, dropCaches, killLiveChildren, median, mountpoints, must, pidAlive, ROOT, run, sleep, syncAll } from './lib.js';
+import { BENCH, BUILD, cpuBusy, distStale, dropCaches, killLiveChildren, median, mountpoints, must, pidAlive, ROOT, run, sleep, syncAll, stopOnSignals } from './lib.js';
 import { profileFiles, summarize, summaryText, type ProfSummary } from './overlay-prof.js';
 import { ensureTree, type Tree } from './overlay-tree.js';
 import { OVL_TARGETS, OVL_WORKLOADS, ovlConfig, type Ctx, type OvlMetric, type OvlTargetId, type OvlWorkload } from './overlay-workloads.js';
@@ -263,7 +263,6 @@ async function teardownUpperFs(): Promise<void> {
 
 // ------------------------------------------------------------------ cleanup
 
-let interrupted = false;
 let cleaning: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
@@ -277,14 +276,7 @@ function cleanup(): Promise<void> {
   })();
   return cleaning;
 }
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = true;
-    log(`${sig}: unmounting and stopping what this run started`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
+const stop = stopOnSignals(log, cleanup);
 
 // ------------------------------------------------------------------- results
 
@@ -304,11 +296,11 @@ async function measure(w: OvlWorkload, x: Ctx): Promise<void> {
   const row: Row = { id: w.id, title: w.title(x), how: w.how(x), metric: w.metric, reps, cells: {} };
   rows.push(row);
   if (w.prepare) await w.prepare(x);
-  for (let rep = 0; rep < reps && !interrupted; rep++) {
+  for (let rep = 0; rep < reps && !stop.interrupted; rep++) {
     const order = ids.map((_, i) => ids[(i + rep) % ids.length]);
     for (const id of order) {
       const cell = (row.cells[id] ??= { samples: [] });
-      if (cell.error || interrupted) continue;
+      if (cell.error || stop.interrupted) continue;
       let m: Mounted | undefined;
       try {
         m = await mountTarget(id, w, x);
@@ -449,7 +441,7 @@ async function main(): Promise<number> {
 
   try {
     for (const w of workloads) {
-      if (interrupted) break;
+      if (stop.interrupted) break;
       const tw = Date.now();
       log(`${w.id}: ${w.title(x)}`);
       await measure(w, x);
@@ -458,7 +450,7 @@ async function main(): Promise<number> {
   } finally {
     await cleanup();
   }
-  if (interrupted) return 130;
+  if (stop.interrupted) return 130;
   const all = [...rows, ...rssRows()];
   all.forEach(finish);
   const busy1 = await cpuBusy(1000);

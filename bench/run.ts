@@ -19,8 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   BENCH, BUILD, buildNative, cpuBusy, distStale, killLiveChildren, mountpoints, mountTarget, MNT_DIR, must, PASSTHROUGH_LL_SRC, ROOT,
-  TARGETS, unmountAll, unmountTarget, type Target, type TargetId,
-} from './lib.js';
+  TARGETS, unmountAll, unmountTarget, type Target, type TargetId, stopOnSignals } from './lib.js';
 import { goals, goalText, notes, Results, table } from './report.js';
 import { config, WORKLOADS, type Workload } from './workloads.js';
 
@@ -73,7 +72,6 @@ const targetIds = pick(TARGETS, argv.targets, 'target', () => true).map((t) => t
 
 // ------------------------------------------------------------------ cleanup
 
-let interrupted = false;
 let cleaning: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
@@ -82,14 +80,7 @@ function cleanup(): Promise<void> {
   })();
   return cleaning;
 }
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = true;
-    log(`${sig}: unmounting and stopping what this run started`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
+const stop = stopOnSignals(log, cleanup);
 
 // -------------------------------------------------------------------- main
 
@@ -119,11 +110,11 @@ async function measure(w: Workload, res: Results): Promise<void> {
         try { await w.warmup(t, cfg); } catch (e) { fail(t.id, e); }
       }
     }
-    for (let rep = 0; rep < reps && !interrupted; rep++) {
+    for (let rep = 0; rep < reps && !stop.interrupted; rep++) {
       // rotate the order each repetition so no target always runs first / right after another
       const order = targets.map((_, i) => targets[(i + rep) % targets.length]);
       for (const t of order) {
-        if (!ok(t) || interrupted) continue;
+        if (!ok(t) || stop.interrupted) continue;
         try {
           await w.before?.(t, rep, cfg);
           const r = await w.run(t, rep, cfg);
@@ -170,7 +161,7 @@ async function main(): Promise<number> {
     for (let quiet = 0; ;) {
       const b = await cpuBusy(2000);
       quiet = b <= 0.15 ? quiet + 1 : 0;
-      if (quiet >= 3 || Date.now() >= until || interrupted) { log(`machine ${(b * 100).toFixed(0)}% busy${quiet >= 3 ? '' : ' (gave up waiting)'}; starting`); break; }
+      if (quiet >= 3 || Date.now() >= until || stop.interrupted) { log(`machine ${(b * 100).toFixed(0)}% busy${quiet >= 3 ? '' : ' (gave up waiting)'}; starting`); break; }
       log(`machine ${(b * 100).toFixed(0)}% busy (other processes); waiting for it to calm down`);
     }
   }
@@ -182,14 +173,14 @@ async function main(): Promise<number> {
   const res = new Results();
   try {
     for (const w of workloads) {
-      if (interrupted) break;
+      if (stop.interrupted) break;
       log(`${w.id}: ${w.title(cfg)}`);
       await measure(w, res);
     }
   } finally {
     await cleanup();
   }
-  if (interrupted) return 130;
+  if (stop.interrupted) return 130;
   res.finish();
   const busy1 = await cpuBusy(1000);
 
