@@ -198,6 +198,13 @@ export function parseOverlayArgs(args: string[], ctx: ParseContext = {}): Overla
         needValue();
         overlay.plugins = splitPathList(value);
         break;
+      case 'plugin_timeout': {
+        needValue();
+        const t = nonNegativeNumber('plugin_timeout', value);
+        if (!t) throw new OptionError('plugin_timeout must be a positive number of seconds');
+        overlay.pluginTimeout = t;
+        break;
+      }
       case 'debug':
         if (flag()) debug = true;
         break;
@@ -361,7 +368,9 @@ overlay options:
   writeback=0|1          writeback cache (default 0)
   noxattrs=0|1           xattr calls answer ENOSYS
   redirect_dir=off       (only off)
-  plugins=A:B            layer plugins
+  plugins=A:B            plugin modules (paths, or built-in names: tar, fetch-on-lookup);
+                         plugin layers are lowerdir elements //NAME/DATA/PATH
+  plugin_timeout=SECS    a plugin callback that takes longer fails with EIO (default 5)
   context=, threaded=, fast_ino=, xino=   accepted, ignored
 
 FUSE options:

@@ -38,7 +38,7 @@ function resolveOverlayPaths(o: OverlayOptions): OverlayOptions {
   return {
     ...o,
     lowerdirs: o.lowerdirs.map((l) => (isPluginSpec(l) ? l : absolute(l))),
-    ...(o.upperdir !== undefined ? { upperdir: absolute(o.upperdir) } : {}),
+    ...(o.upperdir !== undefined ? { upperdir: isPluginSpec(o.upperdir) ? o.upperdir : absolute(o.upperdir) } : {}),
     ...(o.workdir !== undefined ? { workdir: absolute(o.workdir) } : {}),
   };
 }
@@ -56,6 +56,7 @@ function checkDir(what: string, p: string): void {
 
 /** Everything that can be checked without opening the layers. */
 function validate(a: OverlayMountArgs): void {
+  if (a.overlay.upperdir !== undefined && isPluginSpec(a.overlay.upperdir)) throw new OptionError(`upperdir ${a.overlay.upperdir}: plugins are supported only in lower layers`);
   const mp = checkMountpoint(a.mountpoint);
   if (a.overlay.upperdir !== undefined) checkDir('upperdir', a.overlay.upperdir);
   if (a.overlay.workdir !== undefined) checkDir('workdir', a.overlay.workdir);

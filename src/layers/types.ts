@@ -42,10 +42,16 @@ export interface Layer {
   /** null when the attribute does not exist (ENODATA) or xattrs are unsupported */
   getxattr(path: string, name: string): Buffer | null | Promise<Buffer | null>;
   listxattr(path: string): string[] | Promise<string[]>;
-  /** a real fd for reading, when the layer has one */
+  /** existence only (whiteout and opaque-marker probes); default: stat() !== null */
+  exists?(path: string): boolean | Promise<boolean>;
+  /** a real fd for reading, or -1 when the layer has none (reads then go through read()) */
   open?(path: string, flags: number): number | Promise<number>;
-  /** bytes at an offset, for layers without real fds */
-  read?(path: string, offset: number, length: number): Buffer | Promise<Buffer>;
+  /** bytes at an offset, for layers without real fds (fd: the handle's fd, when it has one) */
+  read?(path: string, offset: number, length: number, fd?: number): Buffer | Promise<Buffer>;
+  /** every read of an open file must go through read() (a plugin hook watches reads): no passthrough */
+  readonly readsThrough?: boolean;
+  /** can hold POSIX ACLs (plugin layers say so; directory layers probe) */
+  readonly supportsAcls?: boolean;
   /** a host path for the object when one exists (fast copy-up with FICLONE) */
   hostPath?(path: string): string | undefined;
   close?(): void | Promise<void>;

@@ -6,6 +6,7 @@
  * else a copy; then owner, mode, xattrs, times, and the origin marker
  * fuse-overlayfs writes (`user.fuseoverlayfs.origin` = the lower path).
  */
+import * as fs from 'node:fs';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../fuse/abi.js';
 import { Errno, errnoOf, FuseError } from '../fuse/errors.js';
 import type { Layer, LayerStat, UpperLayer } from '../layers/types.js';
@@ -34,13 +35,23 @@ export async function copyMetadata(src: Layer, srcPath: string, st: LayerStat, u
   upper.utimens(dst, t(st.atimeNs), t(st.mtimeNs));
 }
 
-/** Reads a layer file in chunks (for layers without host files). */
+/** Reads a layer file in chunks (for layers without host files): by its fd when it gives one, else through read(). */
 async function* chunksOf(src: Layer, path: string, size: number): AsyncIterable<Buffer> {
-  for (let off = 0; off < size;) {
-    const chunk = src.read ? await src.read(path, off, Math.min(1 << 20, size - off)) : null;
-    if (!chunk || chunk.length === 0) throw new FuseError('EIO', `short read copying up ${path}`);
-    yield chunk;
-    off += chunk.length;
+  const fd = src.open ? await src.open(path, fs.constants.O_RDONLY) : -1;
+  try {
+    for (let off = 0; off < size;) {
+      const len = Math.min(1 << 20, size - off);
+      let chunk: Buffer | null = null;
+      if (fd >= 0 && !src.readsThrough) {
+        chunk = Buffer.allocUnsafe(len);
+        chunk = chunk.subarray(0, fs.readSync(fd, chunk, 0, len, off));
+      } else if (src.read) chunk = await src.read(path, off, len, fd);
+      if (!chunk || chunk.length === 0) throw new FuseError('EIO', `short read copying up ${path}`);
+      yield chunk;
+      off += chunk.length;
+    }
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
   }
 }
 

@@ -31,7 +31,9 @@ export interface OverlayOptions {
   timeout?: number;
   writeback?: boolean;
   noxattrs?: boolean;
-  /** plugin modules (plugins=a:b) — the plugin issue */
+  /** plugin modules (plugins=a:b): paths, or names of built-in plugins; absent = the default plugin directory */
   plugins?: string[];
+  /** seconds a plugin callback may take before its operation fails with EIO (default 5) */
+  pluginTimeout?: number;
   debug?: boolean;
 }

@@ -27,6 +27,7 @@ import {
 const NS = 1_000_000_000n;
 const O_ACCMODE = 3, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200, O_TRUNC = 0o1000, O_APPEND = 0o2000;
 const DT_CHR = 2;
+const SEEK_HOLE = 4;
 const UTIME_NOW = (1 << 30) - 1, UTIME_OMIT = (1 << 30) - 2;
 
 interface Found {
@@ -37,8 +38,12 @@ interface Found {
 }
 
 interface Handle {
+  /** -1: the layer has no fd for the file; reads go through Layer.read */
   fd: number;
   node: OvlNode;
+  /** where the object was when opened (a later copy-up does not move a read-only handle) */
+  layer: Layer;
+  path: string;
 }
 
 interface DirHandle {
@@ -72,6 +77,8 @@ export class OverlayFS implements FileSystem {
   private backing: BackingFiles | undefined;
   /** asked of the session by the CLI: FUSE passthrough when root (the kernel then serves read/write/mmap) */
   readonly sessionOptions: SessionOptions;
+  /** run at unmount, after the layers are closed (plugin release) */
+  readonly atDestroy: (() => Promise<void> | void)[] = [];
 
   constructor(readonly opts: OverlayOptions, upper: UpperLayer | undefined, lowers: Layer[], private readonly log: (l: string) => void = () => {}) {
     this.upper = upper;
@@ -269,7 +276,7 @@ export class OverlayFS implements FileSystem {
   async getattr(_c: Context, ino: number, fh: number | undefined): Promise<AttrReply> {
     const n = this.node(ino);
     const h = fh !== undefined ? this.handles.get(fh) : undefined;
-    const st = h && !this.own.inXattrs ? toStat(fs.fstatSync(h.fd, { bigint: true })) : await this.statNode(n);
+    const st = h && h.fd >= 0 && !this.own.inXattrs ? toStat(fs.fstatSync(h.fd, { bigint: true })) : await this.statNode(n);
     return { attr: this.attr(n, st), attrValid: this.timeout };
   }
 
@@ -588,9 +595,10 @@ export class OverlayFS implements FileSystem {
 
   private openHandle(fd: number, node: OvlNode, flags: number): Open {
     const fh = this.nextHandle++;
-    this.handles.set(fh, { fd, node });
-    (node.fds ??= new Set()).add(fd);
-    const host = this.layers[node.layer].hostPath?.(node.path);
+    const layer = this.layers[node.layer];
+    this.handles.set(fh, { fd, node, layer, path: node.path });
+    if (fd >= 0) (node.fds ??= new Set()).add(fd);
+    const host = fd >= 0 && !layer.readsThrough ? layer.hostPath?.(node.path) : undefined;
     if (this.backing && host) {
       // the backing follows the object: after a copy-up the old one is not shared
       return { fh, ...this.backing.open(node.nodeid, fh, host, (flags & O_ACCMODE) !== 0, `${node.layer}:${node.path}`) };
@@ -606,6 +614,7 @@ export class OverlayFS implements FileSystem {
     const L = this.layers[n.layer];
     if (!L.open) throw new FuseError('EIO', `layer ${L.name} cannot open files`);
     const fd = await L.open(n.path, writes ? this.hostFlags(flags) : this.hostFlags(flags) & ~O_TRUNC);
+    if (fd < 0 && !L.read) throw new FuseError('EIO', `layer ${L.name} gave no fd and cannot read`);
     return this.openHandle(fd, n, flags);
   }
 
@@ -615,8 +624,10 @@ export class OverlayFS implements FileSystem {
     return h;
   }
 
-  read(_c: Context, _ino: number, fh: number, offset: number, size: number): Promise<Buffer> {
-    const { fd } = this.handle(fh);
+  read(_c: Context, _ino: number, fh: number, offset: number, size: number): Promise<Buffer> | Buffer {
+    const h = this.handle(fh);
+    const fd = h.fd;
+    if (fd < 0 || h.layer.readsThrough) return h.layer.read!(h.path, offset, size, fd);
     const buf = Buffer.allocUnsafe(size);
     return new Promise((res, rej) => fs.read(fd, buf, 0, size, offset, (e, n) => (e ? rej(e) : res(buf.subarray(0, n)))));
   }
@@ -632,6 +643,7 @@ export class OverlayFS implements FileSystem {
     const h = this.handles.get(fh);
     if (!h) return;
     this.handles.delete(fh);
+    if (h.fd < 0) return;
     h.node.fds?.delete(h.fd);
     this.backing?.release(fh);
     fs.close(h.fd, () => {});
@@ -640,6 +652,7 @@ export class OverlayFS implements FileSystem {
   fsync(_c: Context, _ino: number, fh: number, datasync: boolean): Promise<void> | void {
     if (this.opts.noFsync) return;
     const { fd } = this.handle(fh);
+    if (fd < 0) return; // read-only, nothing to sync
     return new Promise((res, rej) => (datasync ? fs.fdatasync : fs.fsync)(fd, (e) => (e ? rej(e) : res())));
   }
 
@@ -660,8 +673,9 @@ export class OverlayFS implements FileSystem {
         if (seen.has(e.name) || hidden.has(e.name)) continue;
         if (e.type === DT_CHR || e.type === 0 || (e.type === 8 && li > 0)) {
           const p = join2(dir.path, e.name);
-          const st = await L.stat(p);
-          if (st && (await isWhiteoutStat(L, p, st))) { layerHides.push(e.name); continue; }
+          // an entry the layer cannot stat is listed (its lookup reports the error)
+          const st = await Promise.resolve(L.stat(p)).catch(() => null);
+          if (st && (await isWhiteoutStat(L, p, st).catch(() => false))) { layerHides.push(e.name); continue; }
         }
         seen.add(e.name);
         out.push(e);
@@ -715,7 +729,7 @@ export class OverlayFS implements FileSystem {
       const e = entries[i];
       bytes += (24 + Buffer.byteLength(e.name) + 7) & ~7;
       if (bytes > size) break;
-      if (e.ino === 0) e.ino = await this.direntIno(dir, e.name);
+      if (e.ino === 0) e.ino = await this.direntIno(dir, e.name).catch(() => 0xffffffff);
       out.push({ ino: e.ino, off: i + 1, type: e.type, name: e.name });
     }
     return out;
@@ -732,11 +746,19 @@ export class OverlayFS implements FileSystem {
       if (bytes > size) break;
       let entry: Entry = { nodeid: 0, entryValid: 0, attrValid: 0, attr: zeroAttr(e.ino) };
       if (e.name !== '.' && e.name !== '..') {
-        const f = await this.find(dir, e.name);
-        if (!f) continue; // gone since opendir
-        entry = await this.entryFound(dir, e.name, f);
+        let f: Found | null = null, failed = false;
+        try {
+          f = await this.find(dir, e.name);
+        } catch (err) {
+          // listed without attributes: its own lookup reports the error
+          this.log(`readdirplus ${join2(dir.path, e.name)}: ${(err as Error).message}`);
+          failed = true;
+        }
+        if (f) entry = await this.entryFound(dir, e.name, f);
+        else if (!failed) continue; // gone since opendir
+        else entry.attr = zeroAttr(e.ino || 0xffffffff);
       }
-      out.push({ ino: entry.nodeid ? entry.attr.ino : e.ino, off: i + 1, type: e.type, name: e.name, entry });
+      out.push({ ino: entry.nodeid ? entry.attr.ino : e.ino || entry.attr.ino, off: i + 1, type: e.type, name: e.name, entry });
     }
     return out;
   }
@@ -790,7 +812,8 @@ export class OverlayFS implements FileSystem {
     // the upper's filesystem, or the top lower's for a read-only overlay
     const host = this.upper ? undefined : this.layers[0].hostPath?.('');
     if (!this.upper && !host) return { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 4096, namelen: 251, frsize: 4096 };
-    const s = this.upper ? this.upper.statfs() : fs.statfsSync(host!);
+    // a plugin layer on top has no filesystem of its own: an empty one
+    const s = this.upper ? this.upper.statfs() : host ? fs.statfsSync(host) : { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 4096 };
     // like fuse-overlayfs: names need room for the ".wh." prefix
     return { blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, bsize: s.bsize, namelen: 255 - WH_PREFIX.length, frsize: s.bsize };
   }
@@ -799,13 +822,19 @@ export class OverlayFS implements FileSystem {
     check(shim().fallocate(this.handle(fh).fd, mode, offset, length), 'fallocate');
   }
 
-  lseek(_c: Context, _ino: number, fh: number, offset: number, whence: number): number {
-    return check(shim().lseek(this.handle(fh).fd, offset, whence), 'lseek');
+  async lseek(_c: Context, _ino: number, fh: number, offset: number, whence: number): Promise<number> {
+    const h = this.handle(fh);
+    if (h.fd >= 0) return check(shim().lseek(h.fd, offset, whence), 'lseek');
+    // a file without an fd has no holes we know of: data up to its size
+    const st = await this.statNode(h.node);
+    if (offset >= st.size) throw new FuseError('ENXIO');
+    return whence === SEEK_HOLE ? st.size : offset;
   }
 
   async destroy(): Promise<void> {
-    for (const h of this.handles.values()) try { fs.closeSync(h.fd); } catch { /* closed */ }
-    for (const l of this.layers) await l.close?.();
+    for (const h of this.handles.values()) if (h.fd >= 0) try { fs.closeSync(h.fd); } catch { /* closed */ }
+    for (const l of this.layers) await Promise.resolve(l.close?.()).catch((e: Error) => this.log(`closing ${l.name}: ${e.message}`));
+    for (const f of this.atDestroy) await f();
   }
 }
 

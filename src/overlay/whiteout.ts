@@ -39,9 +39,14 @@ export async function isWhiteoutStat(layer: Layer, path: string, st: LayerStat):
   return false;
 }
 
+/** Does PATH exist in the layer? (probes of markers: no stat needed where the layer can say it cheaper) */
+export async function layerHas(layer: Layer, path: string): Promise<boolean> {
+  return layer.exists ? layer.exists(path) : (await layer.stat(path)) !== null;
+}
+
 /** Is NAME in DIR whited out by a `.wh.NAME` file in this layer? */
-export async function hasAufsWhiteout(layer: Layer, dir: string, name: string): Promise<boolean> {
-  return (await layer.stat(join2(dir, WH_PREFIX + name))) !== null;
+export function hasAufsWhiteout(layer: Layer, dir: string, name: string): Promise<boolean> {
+  return layerHas(layer, join2(dir, WH_PREFIX + name));
 }
 
 export async function isOpaque(layer: Layer, dir: string): Promise<boolean> {
@@ -49,7 +54,7 @@ export async function isOpaque(layer: Layer, dir: string): Promise<boolean> {
     const v = await layer.getxattr(dir, x);
     if (v && v.toString() === 'y') return true;
   }
-  return (await layer.stat(join2(dir, OPAQUE_MARKER))) !== null;
+  return layerHas(layer, join2(dir, OPAQUE_MARKER));
 }
 
 /** Creates a whiteout for `dir/name` in the upper layer. */

@@ -1,0 +1,258 @@
+/**
+ * Built-in plugin `tar`: a .tar or .tar.gz file served as a lower layer.
+ *
+ *   -o plugins=tar,lowerdir=//tar/<base64url of /abs/layer.tar>/<work dir>
+ *
+ * At load the archive is indexed once with tar-stream (names, metadata,
+ * the byte offset of each file's data); afterwards every read is a pread
+ * at that offset. A gzip archive is first decompressed into an unlinked
+ * temporary file in the work dir (PATH; the system temp dir when PATH is
+ * empty), so nothing is left behind. The archive is never trusted: names
+ * with `..` refuse the load, data must lie inside the file, hard links
+ * must point at earlier entries. Layer-format markers (`.wh.NAME`,
+ * `.wh..wh..opq`, char 0/0) are served as they are; the overlay reads them.
+ */
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import * as tar from 'tar-stream';
+import { FuseError } from '../../fuse/errors.js';
+import type { LayerDirent } from '../../layers/types.js';
+import type { DataSource, DataSourceStat, Plugin, PluginContext } from '../api.js';
+import { decodePathData } from '../data.js';
+
+const S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFLNK = 0o120000, S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFIFO = 0o010000;
+const DT: Record<number, number> = { [S_IFREG]: 8, [S_IFDIR]: 4, [S_IFLNK]: 10, [S_IFCHR]: 2, [S_IFBLK]: 6, [S_IFIFO]: 1 };
+const XATTR_PREFIX = 'SCHILY.xattr.';
+
+interface TarNode {
+  st: DataSourceStat & { mode: number; size: number; ino: number; nlink: number };
+  /** data offset in the (uncompressed) archive */
+  offset: number;
+  link?: Buffer;
+  xattrs?: Map<string, Buffer>;
+  children?: Map<string, TarNode>;
+}
+
+/** 'a/./b/' → 'a/b'; throws on '..' (an archive must not reach outside its layer). */
+export function normalizeName(name: string): string {
+  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) throw new Error(`entry ${JSON.stringify(name)} leaves the layer (..)`);
+  return parts.join('/');
+}
+
+function makedev(major: number, minor: number): number {
+  return ((minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12)) >>> 0;
+}
+
+function mtimeNs(h: tar.Header): bigint | undefined {
+  const pax = (h as { pax?: Record<string, string> }).pax?.mtime;
+  if (pax && /^\d+(\.\d{1,9})?$/.test(pax)) {
+    const [s, f = ''] = pax.split('.');
+    return BigInt(s) * 1_000_000_000n + BigInt(f.padEnd(9, '0'));
+  }
+  return h.mtime ? BigInt(h.mtime.getTime()) * 1_000_000n : undefined;
+}
+
+export class TarSource implements DataSource {
+  private readonly nodes = new Map<string, TarNode>();
+  private nextIno = 2;
+
+  private constructor(private readonly fd: number, private readonly fileSize: number, private readonly log: (l: string) => void) {
+    this.nodes.set('', { st: { mode: S_IFDIR | 0o755, size: 0, ino: 1, nlink: 2 }, offset: 0, children: new Map() });
+  }
+
+  /** Opens and indexes an archive (decompressing a gzip one first). */
+  static async open(file: string, workDir: string, log: (l: string) => void): Promise<TarSource> {
+    let fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      const magic = Buffer.alloc(2);
+      fs.readSync(fd, magic, 0, 2, 0);
+      if (magic[0] === 0x1f && magic[1] === 0x8b) {
+        const dir = workDir || tmpdir();
+        if (!isAbsolute(dir)) throw new Error(`work dir ${dir} is not absolute`);
+        fs.mkdirSync(dir, { recursive: true });
+        const tmp = join(dir, `.tsfuse-tar-${process.pid}-${Date.now()}`);
+        const out = fs.openSync(tmp, 'wx+', 0o600);
+        fs.unlinkSync(tmp); // an anonymous file: gone with the mount, whatever happens
+        await pipeline(fs.createReadStream('', { fd, start: 0, autoClose: false }), createGunzip(),
+          fs.createWriteStream('', { fd: out, autoClose: false }));
+        fs.closeSync(fd);
+        fd = out;
+      }
+      const src = new TarSource(fd, fs.fstatSync(fd).size, log);
+      await src.index();
+      return src;
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+  }
+
+  private async index(): Promise<void> {
+    const ex = tar.extract();
+    const done = pipeline(fs.createReadStream('', { fd: this.fd, start: 0, autoClose: false }), ex);
+    for await (const entry of ex) {
+      const h = entry.header as tar.Header & { byteOffset?: number; pax?: Record<string, string> };
+      try {
+        this.add(h);
+      } finally {
+        entry.resume();
+      }
+    }
+    await done;
+  }
+
+  private add(h: tar.Header & { byteOffset?: number; pax?: Record<string, string> }): void {
+    const path = normalizeName(h.name);
+    const size = h.size ?? 0;
+    let fmt: number;
+    switch (h.type) {
+      case 'file': case 'contiguous-file': fmt = S_IFREG; break;
+      case 'directory': fmt = S_IFDIR; break;
+      case 'symlink': fmt = S_IFLNK; break;
+      case 'character-device': fmt = S_IFCHR; break;
+      case 'block-device': fmt = S_IFBLK; break;
+      case 'fifo': fmt = S_IFIFO; break;
+      case 'link': return this.addHardLink(path, normalizeName(h.linkname ?? ''));
+      default:
+        this.log(`skipping ${h.name}: tar entry type ${h.type} is not supported`);
+        return;
+    }
+    if (fmt === S_IFREG) {
+      if (typeof h.byteOffset !== 'number') throw new Error('tar-stream did not report data offsets');
+      if (h.byteOffset + size > this.fileSize) throw new Error(`entry ${h.name}: data runs past the end of the archive`);
+    }
+    const old = this.nodes.get(path);
+    const st = {
+      mode: fmt | ((h.mode ?? 0o644) & 0o7777), size: fmt === S_IFREG ? size : fmt === S_IFLNK ? Buffer.byteLength(h.linkname ?? '') : 0,
+      uid: h.uid ?? 0, gid: h.gid ?? 0, ino: 0, nlink: fmt === S_IFDIR ? 2 : 1, mtimeNs: mtimeNs(h),
+      rdev: fmt === S_IFCHR || fmt === S_IFBLK ? makedev(h.devmajor ?? 0, h.devminor ?? 0) : 0,
+    };
+    let xattrs: Map<string, Buffer> | undefined;
+    for (const [k, v] of Object.entries((h.pax ?? {}) as Record<string, string>)) {
+      if (k.startsWith(XATTR_PREFIX)) (xattrs ??= new Map()).set(k.slice(XATTR_PREFIX.length), Buffer.from(v, 'utf8'));
+    }
+    if (path === '' || (old && fmt === S_IFDIR && old.children)) {
+      // a directory again (or the root): new metadata, same children
+      const n = old!;
+      n.st = { ...st, ino: n.st.ino };
+      n.xattrs = xattrs;
+      return;
+    }
+    if (old) this.remove(path);
+    const node: TarNode = {
+      st: { ...st, ino: this.nextIno++ }, offset: h.byteOffset ?? 0,
+      ...(fmt === S_IFLNK ? { link: Buffer.from(h.linkname ?? '') } : {}),
+      ...(fmt === S_IFDIR ? { children: new Map() } : {}),
+      ...(xattrs ? { xattrs } : {}),
+    };
+    this.attach(path, node);
+  }
+
+  private addHardLink(path: string, target: string): void {
+    const t = this.nodes.get(target);
+    if (!t || t.children) {
+      this.log(`skipping hard link ${path}: its target ${target} is ${t ? 'a directory' : 'not earlier in the archive'}`);
+      return;
+    }
+    if (this.nodes.get(path) === t) return;
+    if (this.nodes.has(path)) this.remove(path);
+    t.st.nlink++;
+    this.attach(path, t);
+  }
+
+  /** Puts a node at path, making missing parents (0755 directories, as tar does). */
+  private attach(path: string, node: TarNode): void {
+    const slash = path.lastIndexOf('/');
+    const parentPath = slash < 0 ? '' : path.slice(0, slash);
+    let parent = this.nodes.get(parentPath);
+    if (!parent || !parent.children) {
+      if (parent) this.remove(parentPath);
+      parent = { st: { mode: S_IFDIR | 0o755, size: 0, ino: this.nextIno++, nlink: 2 }, offset: 0, children: new Map() };
+      this.attach(parentPath, parent);
+    }
+    parent.children!.set(path.slice(slash + 1), node);
+    if (node.children) parent.st.nlink++;
+    this.nodes.set(path, node);
+  }
+
+  private remove(path: string): void {
+    const n = this.nodes.get(path);
+    if (!n) return;
+    if (n.children) for (const name of n.children.keys()) this.remove(`${path}/${name}`);
+    this.nodes.delete(path);
+    const slash = path.lastIndexOf('/');
+    const parent = this.nodes.get(slash < 0 ? '' : path.slice(0, slash));
+    parent?.children?.delete(path.slice(slash + 1));
+    if (n.children && parent) parent.st.nlink--;
+    else if (!n.children) n.st.nlink--;
+  }
+
+  private node(path: string): TarNode {
+    const n = this.nodes.get(path);
+    if (!n) throw new FuseError('ENOENT');
+    return n;
+  }
+
+  stat(path: string): DataSourceStat | null {
+    return this.nodes.get(path)?.st ?? null;
+  }
+
+  exists(path: string): boolean {
+    return this.nodes.has(path);
+  }
+
+  readdir(path: string): LayerDirent[] {
+    const n = this.node(path);
+    if (!n.children) throw new FuseError('ENOTDIR');
+    const out: LayerDirent[] = [];
+    for (const [name, c] of n.children) out.push({ name, type: DT[c.st.mode & 0o170000] ?? 0 });
+    return out;
+  }
+
+  readlink(path: string): Buffer {
+    const n = this.node(path);
+    if (!n.link) throw new FuseError('EINVAL');
+    return n.link;
+  }
+
+  getxattr(path: string, name: string): Buffer | null {
+    return this.node(path).xattrs?.get(name) ?? null;
+  }
+
+  listxattr(path: string): string[] {
+    return [...(this.node(path).xattrs?.keys() ?? [])];
+  }
+
+  read(path: string, offset: number, length: number): Promise<Buffer> {
+    const n = this.node(path);
+    if ((n.st.mode & 0o170000) !== S_IFREG) throw new FuseError('EISDIR');
+    const len = Math.max(0, Math.min(length, n.st.size - offset));
+    const buf = Buffer.allocUnsafe(len);
+    if (len === 0) return Promise.resolve(buf);
+    return new Promise((res, rej) => fs.read(this.fd, buf, 0, len, n.offset + offset, (e, got) => (e ? rej(e) : res(buf.subarray(0, got)))));
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+}
+
+const plugin: Plugin = {
+  version: 1,
+  name: 'tar',
+  async load(data: string, path: string, ctx: PluginContext) {
+    const file = decodePathData(data);
+    try {
+      return await TarSource.open(file, path, ctx.log);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new Error(`${file} does not exist`);
+      throw new Error(`${file}: ${(e as Error).message}`);
+    }
+  },
+};
+export default plugin;
