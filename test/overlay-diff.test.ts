@@ -5,7 +5,7 @@
  * after a remount (see test/overlay-harness.ts for the machinery, the named
  * normalizations and the allow-list of known divergences).
  *
- *   npx vitest run test/overlay-diff.test.ts                    all three (tsfuse must exist)
+ *   npx vitest run test/overlay-diff.test.ts                    all four (kernel, fuse-overlayfs, tsfuse, tsfuse-tar)
  *   OVL_IMPLS=kernel,fuse-overlayfs npx vitest run test/overlay-diff.test.ts
  *   OVL_SEEDS=200 ...      more randomized sequences (default 20)
  *   OVL_SEED_FROM=301 ...  first seed (default 1), e.g. to explore new seeds

@@ -21,6 +21,9 @@
  *   kernel          mount -t overlay overlay -o lowerdir=..,upperdir=..,workdir=..,redirect_dir=off,index=off,metacopy=off MNT
  *   fuse-overlayfs  fuse-overlayfs -o lowerdir=..,upperdir=..,workdir=.. MNT   (OVL_FUSE_OVERLAYFS=path overrides the binary)
  *   tsfuse          node bin/tsfuse-overlayfs -o lowerdir=..,upperdir=..,workdir=.. MNT
+ *   tsfuse-tar      the same, every lower dir packed into a tar (GNU tar, pax format, all xattrs) and served by
+ *                   the built-in tar plugin: lowerdir=//tar/<base64url of the tar>/..; judged against the
+ *                   tsfuse run of the same scenario with no allowances (a plugin layer must not change a thing)
  * FUSE daemons are found by PID (the process whose argv holds our unique
  * mountpoint), unmounted with `fusermount3 -u` and waited for; the kernel
  * mount with `umount`. Every mount is registered for cleanup (lazy unmount +
@@ -47,8 +50,8 @@ export { prng };
 
 // ---------------------------------------------------------------- specs
 
-export type Impl = 'kernel' | 'fuse-overlayfs' | 'tsfuse';
-export const ALL_IMPLS: Impl[] = ['kernel', 'fuse-overlayfs', 'tsfuse'];
+export type Impl = 'kernel' | 'fuse-overlayfs' | 'tsfuse' | 'tsfuse-tar';
+export const ALL_IMPLS: Impl[] = ['kernel', 'fuse-overlayfs', 'tsfuse', 'tsfuse-tar'];
 
 export type Entry =
   | { t: 'file'; path: string; content?: string; size?: number; seed?: number; mode?: number; uid?: number; gid?: number; xattrs?: Record<string, string>; mtime?: number }
@@ -144,8 +147,11 @@ function pidsWithArg(arg: string): number[] {
 
 interface Dirs { base: string; lowers: string[]; upper: string; work: string; mnt: string }
 
+const tarOf = (lower: string) => `${lower}.tar`;
+
 function mount(impl: Impl, d: Dirs, l: Live): void {
-  const data = `lowerdir=${d.lowers.join(':')},upperdir=${d.upper},workdir=${d.work}`;
+  const lowers = impl === 'tsfuse-tar' ? d.lowers.map((x) => `//tar/${Buffer.from(tarOf(x)).toString('base64url')}/`) : d.lowers;
+  const data = `lowerdir=${lowers.join(':')},upperdir=${d.upper},workdir=${d.work}${impl === 'tsfuse-tar' ? ',plugins=tar' : ''}`;
   if (impl === 'kernel') {
     runOk('mount', ['-t', 'overlay', 'overlay', '-o', [data, ...Object.keys(KERNEL_MOUNT_OPTIONS)].join(','), d.mnt]);
   } else {
@@ -210,6 +216,9 @@ export function runOn(impl: Impl, s: Scenario): RunResult {
     fs.mkdirSync(d.mnt);
     const layers = [...s.layers.lowers.map((entries, i) => ({ dir: d.lowers[i], entries })), { dir: d.upper, entries: s.layers.upper ?? [] }];
     runOk('python3', [join(FIX, 'ovl_build.py')], { input: JSON.stringify({ dialect: impl === 'kernel' ? 'kernel' : 'native', layers }) });
+    if (impl === 'tsfuse-tar') {
+      for (const dir of d.lowers) runOk('tar', ['--format=posix', '--xattrs', '--xattrs-include=*', '-C', dir, '-cf', tarOf(dir), '.']);
+    }
     const opsFile = join(base, 'ops.jsonl');
     fs.writeFileSync(opsFile, s.ops.map((o) => JSON.stringify(o)).join('\n') + '\n');
 
@@ -720,8 +729,10 @@ function applyRules(rules: KnownDivergence[], c: MatchCtx, fuseDivs: Divergence[
   const fuseAllowed = new Map<string, Divergence>();
   for (const d of fuseDivs ?? []) if (d.allowed) fuseAllowed.set(key(d), d);
   for (const k of rules) {
-    const direct = k.impls.includes(c.run.impl) || (!!k.peers?.includes(c.run.impl) && !fuseDivs);
-    const asPeer = !!k.peers?.includes(c.run.impl) && !!fuseDivs;
+    // without a plain tsfuse run to compare with, the tar-layer run is judged like tsfuse
+    const who = c.run.impl === 'tsfuse-tar' ? 'tsfuse' : c.run.impl;
+    const direct = k.impls.includes(who) || (!!k.peers?.includes(who) && !fuseDivs);
+    const asPeer = !!k.peers?.includes(who) && !!fuseDivs;
     if (!direct && !asPeer) continue;
     if (asPeer) {
       // the same divergence, with the same value, as fuse-overlayfs shows under this rule
@@ -762,7 +773,13 @@ export function compare(s: Scenario, runs: RunResult[]): Comparison {
   const order = [...others].sort((x, y) => Number(y.impl === 'fuse-overlayfs') - Number(x.impl === 'fuse-overlayfs'));
   const all: Divergence[] = [];
   let fuseDivs: Divergence[] | undefined;
+  const plain = runs.find((r) => r.impl === 'tsfuse');
   for (const r of order) {
+    if (r.impl === 'tsfuse-tar' && plain) {
+      // the same overlay over the same trees, served by a plugin: everything must match exactly
+      all.push(...divergences(s, plain, r));
+      continue;
+    }
     const divs = divergences(s, refRun, r);
     applyRules(rules, { s, ref: refRun, run: r, divs, lowerLinks }, r.impl === 'fuse-overlayfs' ? undefined : fuseDivs);
     if (r.impl === 'fuse-overlayfs') fuseDivs = divs;
