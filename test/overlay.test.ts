@@ -9,37 +9,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { forceUnmount, isMounted, mountType, pidAlive, ROOT, sh, shr, tempDir, waitFor } from './helpers.js';
-
-const BIN = join(ROOT, 'bin/tsfuse-overlayfs');
-
-interface Ovl { mnt: string; pid: number; unmount(): void }
-
-const mounted: string[] = [];
-function ovl(opts: string, mnt: string): Ovl {
-  const r = spawnSync(process.execPath, [BIN, '-o', opts, mnt], { encoding: 'utf8', timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`tsfuse-overlayfs failed (${r.status}): ${r.stderr.trim()}`);
-  mounted.push(mnt);
-  const pid = daemonPid(mnt);
-  return {
-    mnt, pid,
-    unmount() {
-      expect(spawnSync('fusermount3', ['-u', mnt]).status).toBe(0);
-      waitFor(() => !pidAlive(pid), 10_000, 'overlay daemon exit');
-    },
-  };
-}
-
-/** The daemon serving `mnt`: the process whose argv names it (we started it). */
-function daemonPid(mnt: string, arg = mnt): number {
-  for (const p of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-      if (argv.some((a) => a.endsWith('tsfuse-overlayfs')) && argv.includes(arg) && argv.some((a) => a.includes('daemon-child'))) return Number(p);
-    } catch { /* gone */ }
-  }
-  throw new Error(`no daemon for ${mnt}`);
-}
+import { BIN, daemonPid, ovl } from './ovl-mount.js';
 
 function layers() {
   const base = tempDir('tsfuse-ovl-');
@@ -290,5 +260,3 @@ describe('tsfuse-overlayfs bad input: one line, non-zero, nothing mounted, layer
 });
 
 // cleanup: unmount whatever a failing test left behind (daemons exit by themselves)
-import { afterAll } from 'vitest';
-afterAll(() => { for (const m of mounted) forceUnmount(m); });

@@ -27,11 +27,14 @@ export function runDetached(argv: string[], logFile?: string, prog = 'tsfuse'): 
     if (msg) process.stderr.write(msg.endsWith('\n') ? msg : msg + '\n');
     process.exit(code);
   };
+  let failure: string | undefined;
   child.on('message', (m: { ok?: boolean; error?: string }) => {
-    if (m.ok) { child.disconnect(); child.unref(); finish(0); }
-    else finish(1, m.error ?? `${prog}: mount failed`);
+    if (m.ok) { child.disconnect(); child.unref(); finish(0); return; }
+    // a failed child exits right after reporting: wait for that (bounded), so nothing is left running when we return
+    failure = m.error ?? `${prog}: mount failed`;
+    setTimeout(() => finish(1, failure), 2000).unref();
   });
-  child.on('exit', (code, sig) => finish(1, `${prog}: daemon exited before the mount was ready (${sig ?? `exit ${code}`})`));
+  child.on('exit', (code, sig) => finish(1, failure ?? `${prog}: daemon exited before the mount was ready (${sig ?? `exit ${code}`})`));
   child.on('error', (e) => finish(1, `${prog}: cannot start daemon: ${e.message}`));
 }
 

@@ -19,7 +19,7 @@ import { isAbsolute, join } from 'node:path';
 import { shim } from '../../fuse/native.js';
 import { DirectoryLayer } from '../../layers/directory.js';
 import type { LayerStat } from '../../layers/types.js';
-import type { DataSource, HookEvent, Plugin, PluginContext } from '../api.js';
+import type { DataSource, HookEvent, Hooks, Plugin, PluginContext } from '../api.js';
 import { decodePathData } from '../data.js';
 
 const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
@@ -64,7 +64,24 @@ class Fetcher {
     this.listed.add(path);
   }
 
+  /** Hard-linked source files: the local name of the first one fetched ("dev:ino" → path). */
+  private readonly linked = new Map<string, string>();
+
   private copyIn(path: string, st: LayerStat): void {
+    const key = `${st.dev}:${st.ino}`;
+    const first = st.nlink > 1 && (st.mode & S_IFMT) === S_IFREG ? this.linked.get(key) : undefined;
+    if (first !== undefined) fs.linkSync(this.local(first), this.local(path));
+    else this.copyObject(path, st);
+    if (st.nlink > 1 && first === undefined) this.linked.set(key, path);
+    // adding the entry changed the local directory's times: give it the source's back
+    const slash = path.lastIndexOf('/');
+    const parent = slash < 0 ? '' : path.slice(0, slash);
+    const pst = this.src.stat(parent);
+    if (pst) setTimes(this.local(parent), pst);
+    this.log(`fetched ${path}`);
+  }
+
+  private copyObject(path: string, st: LayerStat): void {
     const tmp = join(this.tmp, `#${(this.counter++).toString(16)}`);
     const fmt = st.mode & S_IFMT;
     const host = this.src.hostPath(path);
@@ -79,14 +96,17 @@ class Fetcher {
         const v = this.src.getxattr(path, name);
         if (v) shim().lsetxattr(tmp, name, v, 0);
       }
-      shim().utimensat(tmp, Number(st.atimeNs / NS), Number(st.atimeNs % NS), Number(st.mtimeNs / NS), Number(st.mtimeNs % NS), true);
+      setTimes(tmp, st);
       fs.renameSync(tmp, this.local(path));
-      this.log(`fetched ${path}`);
     } catch (e) {
       fs.rmSync(tmp, { recursive: true, force: true });
       throw e;
     }
   }
+}
+
+function setTimes(hostPath: string, st: LayerStat): void {
+  shim().utimensat(hostPath, Number(st.atimeNs / NS), Number(st.atimeNs % NS), Number(st.mtimeNs / NS), Number(st.mtimeNs % NS), true);
 }
 
 const plugin: Plugin = {
@@ -99,14 +119,27 @@ const plugin: Plugin = {
     fs.mkdirSync(root, { recursive: true });
     fs.rmSync(tmp, { recursive: true, force: true });
     fs.mkdirSync(tmp, { mode: 0o700 });
-    const f = new Fetcher(source, root, tmp, ctx.log);
-    // the layer is the local tree, a plain-directory data source plus two hooks
-    return Object.assign(ctx.directory(root), {
-      hooks: {
-        lookup: (ev: HookEvent) => { f.fetch(ev.path); },
-        readdir: (ev: HookEvent) => { f.fetchListing(ev.path); },
-      },
-    });
+    return new FetchedTree(root, source, new Fetcher(source, root, tmp, ctx.log));
   },
 };
+
+/** The layer: the local tree as a plain-directory data source, plus two hooks. */
+class FetchedTree extends DirectoryLayer {
+  readonly hooks: Hooks;
+
+  constructor(root: string, private readonly source: DirectoryLayer, f: Fetcher) {
+    super(root);
+    this.hooks = {
+      lookup: (ev: HookEvent) => { f.fetch(ev.path); },
+      readdir: (ev: HookEvent) => { f.fetchListing(ev.path); },
+    };
+  }
+
+  /** A directory's link count depends on subdirectories not fetched yet: the source's. */
+  override stat(path: string): LayerStat | null {
+    const st = super.stat(path);
+    if (st && (st.mode & S_IFMT) === S_IFDIR) st.nlink = this.source.stat(path)?.nlink ?? st.nlink;
+    return st;
+  }
+}
 export default plugin;

@@ -26,6 +26,8 @@ import { decodePathData } from '../data.js';
 const S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFLNK = 0o120000, S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFIFO = 0o010000;
 const DT: Record<number, number> = { [S_IFREG]: 8, [S_IFDIR]: 4, [S_IFLNK]: 10, [S_IFCHR]: 2, [S_IFBLK]: 6, [S_IFIFO]: 1 };
 const XATTR_PREFIX = 'SCHILY.xattr.';
+/** st_size of directories: what they have once extracted onto ext4/xfs (one block) */
+const DIR_SIZE = 4096;
 
 interface TarNode {
   st: DataSourceStat & { mode: number; size: number; ino: number; nlink: number };
@@ -61,7 +63,7 @@ export class TarSource implements DataSource {
   private nextIno = 2;
 
   private constructor(private readonly fd: number, private readonly fileSize: number, private readonly log: (l: string) => void) {
-    this.nodes.set('', { st: { mode: S_IFDIR | 0o755, size: 0, ino: 1, nlink: 2 }, offset: 0, children: new Map() });
+    this.nodes.set('', { st: { mode: S_IFDIR | 0o755, size: DIR_SIZE, ino: 1, nlink: 2 }, offset: 0, children: new Map() });
   }
 
   /** Opens and indexes an archive (decompressing a gzip one first). */
@@ -127,7 +129,7 @@ export class TarSource implements DataSource {
     }
     const old = this.nodes.get(path);
     const st = {
-      mode: fmt | ((h.mode ?? 0o644) & 0o7777), size: fmt === S_IFREG ? size : fmt === S_IFLNK ? Buffer.byteLength(h.linkname ?? '') : 0,
+      mode: fmt | ((h.mode ?? 0o644) & 0o7777), size: fmt === S_IFREG ? size : fmt === S_IFLNK ? Buffer.byteLength(h.linkname ?? '') : fmt === S_IFDIR ? DIR_SIZE : 0,
       uid: h.uid ?? 0, gid: h.gid ?? 0, ino: 0, nlink: fmt === S_IFDIR ? 2 : 1, mtimeNs: mtimeNs(h),
       rdev: fmt === S_IFCHR || fmt === S_IFBLK ? makedev(h.devmajor ?? 0, h.devminor ?? 0) : 0,
     };
@@ -171,7 +173,7 @@ export class TarSource implements DataSource {
     let parent = this.nodes.get(parentPath);
     if (!parent || !parent.children) {
       if (parent) this.remove(parentPath);
-      parent = { st: { mode: S_IFDIR | 0o755, size: 0, ino: this.nextIno++, nlink: 2 }, offset: 0, children: new Map() };
+      parent = { st: { mode: S_IFDIR | 0o755, size: DIR_SIZE, ino: this.nextIno++, nlink: 2 }, offset: 0, children: new Map() };
       this.attach(parentPath, parent);
     }
     parent.children!.set(path.slice(slash + 1), node);
