@@ -315,3 +315,22 @@ describe('bad plugins', () => {
     expect(text).toMatch(/plugin bad: read readthrow failed: RangeError: bad offset/);
   });
 });
+
+describe('spec/plugin-api.md', () => {
+  it('its complete example works as written', () => {
+    const spec = fs.readFileSync(join(ROOT, 'spec/plugin-api.md'), 'utf8');
+    const code = /```js\n(\/\/ \/opt\/json-layer\.mjs[\s\S]*?)```/.exec(spec)?.[1];
+    expect(code).toBeDefined();
+    const d = layout();
+    const mod = join(d.base, 'json-layer.mjs'), json = join(d.base, 'tree.json'), log = join(d.base, 'log');
+    fs.writeFileSync(mod, code!);
+    fs.writeFileSync(json, JSON.stringify({ etc: { motd: 'hi\n' }, README: 'x' }));
+    const o = ovl(`plugins=${mod},lowerdir=//json/${b64(json)}/,upperdir=${d.u},workdir=${d.w}`, d.m, { TSFUSE_DAEMON_LOG: log });
+    expect(fs.readdirSync(d.m).sort()).toEqual(['README', 'etc']);
+    expect(fs.readFileSync(join(d.m, 'etc/motd'), 'utf8')).toBe('hi\n');
+    fs.appendFileSync(join(d.m, 'etc/motd'), 'there\n');
+    expect(fs.readFileSync(join(d.u, 'etc/motd'), 'utf8')).toBe('hi\nthere\n');
+    o.unmount();
+    expect(fs.readFileSync(log, 'utf8')).toMatch(/plugin json: open etc\/motd/);
+  });
+});
