@@ -17,7 +17,7 @@
  * 10k files in the untar tarball.
  */
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { BUILD, must } from './lib.js';
 import { prng } from '../test/prng.js';
 
@@ -149,4 +149,15 @@ export async function ensureTree(quick: boolean, log: (l: string) => void): Prom
   fs.writeFileSync(manifest, JSON.stringify({ version: TREE_VERSION, tree }, null, 1) + '\n');
   log(`lower tree: ${files} files (${(bytes / 2 ** 20).toFixed(0)} MiB), ${dirs} dirs, ${symlinks} symlinks, ${hardlinks} hard links; untar tarball ${tarFiles} files`);
   return tree;
+}
+
+/** The lower tree as one tar (pax, all xattrs) beside it, made once: the tar plugin's layer. */
+export async function layerTar(tree: Tree, log: (l: string) => void): Promise<string> {
+  const file = `${tree.dir}.layer.tar`;
+  const manifest = join(BUILD, `${basename(tree.dir)}.json`);
+  if (fs.existsSync(file) && (!fs.existsSync(manifest) || fs.statSync(file).mtimeMs >= fs.statSync(manifest).mtimeMs)) return file;
+  log(`packing the lower tree into ${file} (once)`);
+  await must('tar', ['--format=posix', '--xattrs', '--xattrs-include=*', '-C', tree.dir, '-cf', `${file}.tmp`, '.'], { timeoutMs: 900_000 });
+  fs.renameSync(`${file}.tmp`, file);
+  return file;
 }

@@ -8,14 +8,16 @@
  */
 import { join } from 'node:path';
 import { must, run } from './lib.js';
-import type { Tree } from './overlay-tree.js';
+import { layerTar, type Tree } from './overlay-tree.js';
 
-export type OvlTargetId = 'native' | 'kernel' | 'fuse_overlayfs' | 'tsfuse';
+export type OvlTargetId = 'native' | 'kernel' | 'fuse_overlayfs' | 'tsfuse' | 'tsfuse_tar';
 export const OVL_TARGETS: { id: OvlTargetId; label: string; fuse: boolean }[] = [
   { id: 'native', label: 'native', fuse: false },
   { id: 'kernel', label: 'kernel ovl', fuse: false },
   { id: 'fuse_overlayfs', label: 'fuse-overlayfs', fuse: true },
   { id: 'tsfuse', label: 'tsfuse-ovl', fuse: true },
+  // the same lower tree packed into a tar (pax, xattrs) and served by the built-in tar plugin
+  { id: 'tsfuse_tar', label: 'tsfuse-ovl tar plugin', fuse: true },
 ];
 
 export interface OvlConfig {
@@ -137,6 +139,16 @@ const opsPaths = (x: Ctx) => x.tree.opsSet.map((f) => f.path);
 const OVERLAYS: OvlTargetId[] = ['kernel', 'fuse_overlayfs', 'tsfuse'];
 const ALL: OvlTargetId[] = ['native', ...OVERLAYS];
 const k = (n: number) => (n >= 1000 ? `${+(n / 1000).toFixed(1)}k` : String(n));
+/** find every file and read all of it: what a container start or a scan of an image does */
+async function findRead(dir: string, x: Ctx): Promise<number> {
+  const r = await run('bash', ['-o', 'pipefail', '-c', 'cd "$1" && find . -type f -print0 | xargs -0 cat | wc -c', '_', dir], { timeoutMs: 900_000 });
+  if (r.code !== 0) throw new Error(`find+cat: exit ${r.code}: ${tail(r.stderr)}`);
+  const n = Number(r.stdout.trim());
+  // hard-linked files are read once per name
+  if (!(n >= x.tree.bytes)) throw new Error(`read ${n} bytes, the tree has ${x.tree.bytes} bytes of file data`);
+  return secs(r.ms);
+}
+
 const mib = (b: number) => (b >= 1 << 30 ? `${+(b / 2 ** 30).toFixed(2)} GiB` : `${Math.round(b / 2 ** 20)} MiB`);
 
 // ----------------------------------------------------------------- workloads
@@ -187,6 +199,19 @@ export const OVL_WORKLOADS: OvlWorkload[] = [
       if (!(n >= x.tree.bytes)) throw new Error(`tar wrote ${n} bytes, the tree has ${x.tree.bytes} bytes of file data`);
       return secs(r.ms);
     },
+  },
+  {
+    id: 'findread',
+    title: (x) => `find + read every file (${mib(x.tree.bytes)}), tar plugin vs plain dir layer`,
+    how: () => 'cd MNT && find . -type f -print0 | xargs -0 cat | wc -c, fresh read-only-used mount, lower dir and its tar in the host page cache',
+    metric: { key: 'findread.s', title: 's', unit: 's', better: 'lower' },
+    targets: ['native', 'fuse_overlayfs', 'tsfuse', 'tsfuse_tar'],
+    reps: (c) => c.heavyReps,
+    prepare: async (x) => {
+      await must('bash', ['-o', 'pipefail', '-c', 'tar -C "$1" -cf - . | wc -c', '_', x.tree.dir], { timeoutMs: 600_000 });
+      await must('dd', [`if=${await layerTar(x.tree, x.log)}`, 'of=/dev/null', 'bs=1M'], { timeoutMs: 600_000 });
+    },
+    run: findRead,
   },
   {
     id: 'seqread-cold',

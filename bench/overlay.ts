@@ -19,7 +19,7 @@ import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH, BUILD, cpuBusy, distStale, dropCaches, killLiveChildren, median, mountpoints, must, pidAlive, ROOT, run, sleep, syncAll, stopOnSignals } from './lib.js';
 import { profileFiles, summarize, summaryText, type ProfSummary } from './overlay-prof.js';
-import { ensureTree, type Tree } from './overlay-tree.js';
+import { ensureTree, layerTar, type Tree } from './overlay-tree.js';
 import { OVL_TARGETS, OVL_WORKLOADS, ovlConfig, type Ctx, type OvlMetric, type OvlTargetId, type OvlWorkload } from './overlay-workloads.js';
 import { fmt, ratio } from './report.js';
 
@@ -163,7 +163,8 @@ async function mountTarget(id: OvlTargetId, w: OvlWorkload, x: Ctx): Promise<Mou
   const upper = join(runDir, 'upper'), work = join(runDir, 'work');
   fs.mkdirSync(upper, { recursive: true });
   fs.mkdirSync(work, { recursive: true });
-  const opts = `lowerdir=${x.tree.dir},upperdir=${upper},workdir=${work}`;
+  const lower = id === 'tsfuse_tar' ? `//tar/${Buffer.from(await layerTar(x.tree, log)).toString('base64url')}/,plugins=tar` : x.tree.dir;
+  const opts = `lowerdir=${lower},upperdir=${upper},workdir=${work}`;
   const extra = (o: string | undefined) => (o ? ['-o', o] : []);
   let cmd: string[];
   if (id === 'kernel') cmd = ['mount', '-t', 'overlay', 'overlay', '-o', opts, mnt];
@@ -376,7 +377,7 @@ function cellText(r: Row, t: OvlTargetId): string {
 
 function table(all: Row[]): string {
   const labels = OVL_TARGETS.map((t) => t.label);
-  const head = ['workload', 'unit', 'better', 'reps', ...labels, 'tsfuse/fuse-ovl', 'tsfuse/kernel'];
+  const head = ['workload', 'unit', 'better', 'reps', ...labels, 'tsfuse/fuse-ovl', 'tsfuse/kernel', 'tar plugin/plain'];
   const lines: string[][] = [head];
   for (const r of all) {
     lines.push([
@@ -384,6 +385,7 @@ function table(all: Row[]): string {
       ...OVL_TARGETS.map((t) => cellText(r, t.id)),
       ratio(val(r, 'tsfuse'), val(r, 'fuse_overlayfs')),
       ratio(val(r, 'tsfuse'), val(r, 'kernel')),
+      ratio(val(r, 'tsfuse_tar'), val(r, 'tsfuse')),
     ]);
   }
   const w = head.map((_, i) => Math.max(...lines.map((l) => [...l[i]].length)));
