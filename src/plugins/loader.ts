@@ -16,7 +16,7 @@ import type { Layer } from '../layers/types.js';
 import { PLUGIN_API_VERSION, type DataSource, type Plugin, type PluginContext } from './api.js';
 import { Guard, PluginLayer } from './plugin-layer.js';
 
-export const BUILTIN_PLUGINS = ['tar', 'fetch-on-lookup'] as const;
+export const BUILTIN_PLUGINS = ['tar', 'fetch-on-lookup', 'stargz'] as const;
 export const DEFAULT_PLUGIN_DIR = '/usr/libexec/tsfuse-overlayfs';
 export const DEFAULT_PLUGIN_TIMEOUT = 5;
 const JS_EXT = new Set(['.js', '.mjs', '.cjs']);

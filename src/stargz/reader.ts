@@ -1,0 +1,231 @@
+/**
+ * A seekable layer blob served as a data source (the plugin API): the TOC
+ * is read and checked at open, file bytes are fetched chunk by chunk when
+ * first read — the compressed range, decompressed, verified against the
+ * chunk digest, kept in a small in-memory LRU — and the prioritized files
+ * below `.prefetch.landmark` are fetched in one request in the background
+ * right after open. A digest mismatch is EIO plus a log line, never wrong
+ * bytes.
+ */
+import { createHash } from 'node:crypto';
+import { FuseError } from '../fuse/errors.js';
+import type { LayerDirent } from '../layers/types.js';
+import type { DataSource, DataSourceStat } from '../plugins/api.js';
+import type { BlobReader } from './blob.js';
+import { codecOf, decodeToc, decodeWindow, type Codec } from './decompress.js';
+import { FOOTER_PROBE, FormatError, MAX_TOC_BYTES, parseFooter, type Footer, type TocJson } from './format.js';
+import { TocIndex, type Chunk, type TocNode } from './toc.js';
+
+const TYPE_BITS: Record<string, number> = { dir: 0o040000, reg: 0o100000, symlink: 0o120000, char: 0o020000, block: 0o060000, fifo: 0o010000 };
+const DT: Record<string, number> = { dir: 4, reg: 8, symlink: 10, char: 2, block: 6, fifo: 1 };
+/** a chunk is buffered whole: larger ones are refused at open */
+export const MAX_CHUNK = 256 << 20;
+
+export interface StargzOptions {
+  /** sha256:… of the TOC (the layer annotation): checked, and then every chunk must have a digest */
+  tocDigest?: string;
+  log?: (line: string) => void;
+  /** in-memory cache of decompressed chunks, bytes (default 64 MiB) */
+  cacheBytes?: number;
+  /** fetch the prioritized files at open (default true) */
+  prefetch?: boolean;
+}
+
+export const sha256 = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** A byte-bounded LRU of buffers. */
+class Lru {
+  private readonly m = new Map<string, Buffer>();
+  private bytes = 0;
+  constructor(private readonly cap: number) {}
+  get(k: string): Buffer | undefined {
+    const v = this.m.get(k);
+    if (v) { this.m.delete(k); this.m.set(k, v); }
+    return v;
+  }
+  put(k: string, v: Buffer): void {
+    if (v.length > this.cap || this.m.has(k)) return;
+    this.m.set(k, v);
+    this.bytes += v.length;
+    for (const [key, b] of this.m) {
+      if (this.bytes <= this.cap) break;
+      this.m.delete(key);
+      this.bytes -= b.length;
+    }
+  }
+}
+
+export interface OpenedToc { footer: Footer; json: Buffer; tocDigest: string; index: TocIndex }
+
+/** Reads, checks and indexes a blob's TOC. Throws FormatError naming the problem. */
+export async function readToc(blob: BlobReader, expectDigest?: string): Promise<OpenedToc> {
+  if (blob.size < 40) throw new FormatError(`${blob.size}-byte blob is too small to be a seekable layer`);
+  const tailLen = Math.min(blob.size, FOOTER_PROBE);
+  const footer = parseFooter(await blob.read(blob.size - tailLen, tailLen), blob.size);
+  if (footer.tocLength > MAX_TOC_BYTES) throw new FormatError(`the compressed TOC is ${footer.tocLength} bytes, more than ${MAX_TOC_BYTES}`);
+  const compressed = await blob.read(footer.tocOffset, footer.tocLength);
+  const json = decodeToc(footer.format, compressed, footer.tocUncompressed);
+  // containers-storage digests the compressed manifest; the others the JSON
+  const tocDigest = sha256(footer.format === 'zstd:chunked-storage' ? compressed : json);
+  if (expectDigest !== undefined && expectDigest !== tocDigest) throw new FormatError(`TOC digest mismatch: expected ${expectDigest}, the blob's is ${tocDigest}`);
+  let toc: TocJson;
+  try {
+    toc = JSON.parse(json.toString('utf8')) as TocJson;
+  } catch (e) {
+    throw new FormatError(`TOC: not JSON (${(e as Error).message})`);
+  }
+  return { footer, json, tocDigest, index: new TocIndex(toc, { payloadEnd: footer.payloadEnd }) };
+}
+
+export class StargzLayer implements DataSource {
+  private readonly codec: Codec;
+  private readonly cache: Lru;
+  private readonly inflight = new Map<string, Promise<Buffer>>();
+  private readonly log: (l: string) => void;
+  /** chunks served (decoded and verified) and how many came from the cache */
+  stats = { chunks: 0, cacheHits: 0, verified: 0 };
+  prefetched: Promise<void> = Promise.resolve();
+
+  private constructor(readonly blob: BlobReader, readonly toc: OpenedToc, private readonly verifyAll: boolean, opts: StargzOptions) {
+    this.codec = codecOf(toc.footer.format);
+    this.cache = new Lru(opts.cacheBytes ?? 64 << 20);
+    this.log = opts.log ?? (() => {});
+  }
+
+  static async open(blob: BlobReader, opts: StargzOptions = {}): Promise<StargzLayer> {
+    const toc = await readToc(blob, opts.tocDigest);
+    for (const { path, node } of toc.index.files) {
+      for (const c of node.chunks ?? []) {
+        if (c.size > MAX_CHUNK) throw new FormatError(`TOC entry ${JSON.stringify(path)}: a ${c.size}-byte chunk (the most we buffer is ${MAX_CHUNK})`);
+        if (c.end - c.offset > MAX_CHUNK + (64 << 20)) throw new FormatError(`TOC entry ${JSON.stringify(path)}: a ${c.end - c.offset}-byte compressed range`);
+        if (opts.tocDigest && !c.zeros && !c.digest && !(node.chunks!.length === 1 && node.digest)) {
+          throw new FormatError(`TOC entry ${JSON.stringify(path)} has no chunk digest: a verified mount needs one for every chunk`);
+        }
+      }
+    }
+    const layer = new StargzLayer(blob, toc, !!opts.tocDigest, opts);
+    if (opts.prefetch !== false && toc.index.prefetchEnd > 0) layer.prefetched = layer.prefetch().catch((e) => layer.log(`prefetch failed: ${(e as Error).message}`));
+    return layer;
+  }
+
+  get index(): TocIndex { return this.toc.index; }
+
+  private node(path: string): TocNode {
+    const n = this.toc.index.nodes.get(path);
+    if (!n) throw new FuseError('ENOENT');
+    return n;
+  }
+
+  stat(path: string): DataSourceStat | null {
+    const n = this.toc.index.nodes.get(path);
+    if (!n) return null;
+    return { mode: TYPE_BITS[n.type] | n.perm, size: n.size, uid: n.uid, gid: n.gid, nlink: n.nlink, ino: n.ino, rdev: n.rdev, mtimeNs: n.mtimeNs };
+  }
+
+  exists(path: string): boolean {
+    return this.toc.index.nodes.has(path);
+  }
+
+  readdir(path: string): LayerDirent[] {
+    const n = this.node(path);
+    if (!n.children) throw new FuseError('ENOTDIR');
+    return [...n.children].map(([name, c]) => ({ name, type: DT[c.type] }));
+  }
+
+  readlink(path: string): Buffer {
+    const n = this.node(path);
+    if (n.link === undefined) throw new FuseError('EINVAL');
+    return Buffer.from(n.link);
+  }
+
+  getxattr(path: string, name: string): Buffer | null {
+    return this.node(path).xattrs?.get(name) ?? null;
+  }
+
+  listxattr(path: string): string[] {
+    return [...(this.node(path).xattrs?.keys() ?? [])];
+  }
+
+  async read(path: string, offset: number, length: number): Promise<Buffer> {
+    const n = this.node(path);
+    if (n.type !== 'reg') throw new FuseError('EISDIR');
+    const end = Math.min(n.size, offset + length);
+    if (offset >= end) return Buffer.alloc(0);
+    const out = Buffer.allocUnsafe(end - offset);
+    const chunks = n.chunks ?? [];
+    // the chunks overlapping [offset, end), fetched together
+    let i = 0;
+    while (i < chunks.length && chunks[i].fileOffset + chunks[i].size <= offset) i++;
+    const parts: Promise<void>[] = [];
+    for (; i < chunks.length && chunks[i].fileOffset < end; i++) {
+      const c = chunks[i];
+      parts.push(this.chunkData(path, n, c).then((data) => {
+        const from = Math.max(offset, c.fileOffset), to = Math.min(end, c.fileOffset + c.size);
+        data.copy(out, from - offset, from - c.fileOffset, to - c.fileOffset);
+      }));
+    }
+    await Promise.all(parts);
+    return out;
+  }
+
+  private key(c: Chunk): string {
+    return `${c.offset}:${c.innerOffset}:${c.size}`;
+  }
+
+  /** A chunk's verified bytes: from the cache, a fetch already under way, or the blob. */
+  private chunkData(path: string, n: TocNode, c: Chunk, compressed?: Buffer): Promise<Buffer> {
+    if (c.zeros) return Promise.resolve(Buffer.alloc(c.size));
+    const k = this.key(c);
+    const hit = this.cache.get(k);
+    this.stats.chunks++;
+    if (hit) { this.stats.cacheHits++; return Promise.resolve(hit); }
+    const going = this.inflight.get(k);
+    if (going) return going;
+    const p = (async () => {
+      const src = compressed ?? await this.blob.read(c.offset, c.end - c.offset);
+      let data: Buffer;
+      try {
+        data = await decodeWindow(this.codec, src, c.innerOffset, c.size);
+      } catch (e) {
+        this.log(`${this.blob.name}: ${path} at ${c.fileOffset}: ${(e as Error).message}`);
+        throw new FuseError('EIO', `${path}: ${(e as Error).message}`);
+      }
+      const want = c.digest ?? (n.chunks!.length === 1 ? n.digest : undefined);
+      if (want) {
+        const got = sha256(data);
+        if (got !== want) {
+          this.log(`${this.blob.name}: ${path} at ${c.fileOffset}: chunk digest mismatch (TOC ${want}, data ${got}): refusing to serve it`);
+          throw new FuseError('EIO', `${path}: chunk digest mismatch`);
+        }
+        this.stats.verified++;
+      } else if (this.verifyAll) {
+        throw new FuseError('EIO', `${path}: no digest to verify`);
+      }
+      this.cache.put(k, data);
+      return data;
+    })();
+    this.inflight.set(k, p);
+    p.then(() => this.inflight.delete(k), () => this.inflight.delete(k));
+    return p;
+  }
+
+  /** Fetches [0, .prefetch.landmark) in one read and decodes every chunk that lies inside. */
+  async prefetch(): Promise<void> {
+    const end = this.toc.index.prefetchEnd;
+    const t0 = Date.now();
+    const area = await this.blob.read(0, end);
+    let n = 0;
+    for (const { path, node } of this.toc.index.files) {
+      for (const c of node.chunks ?? []) {
+        if (c.zeros || c.end > end) continue;
+        await this.chunkData(path, node, c, area.subarray(c.offset, c.end));
+        n++;
+      }
+    }
+    this.log(`${this.blob.name}: prefetched ${n} chunk(s), ${end} bytes, in ${Date.now() - t0} ms`);
+  }
+
+  close(): Promise<void> | void {
+    return this.blob.close();
+  }
+}
