@@ -271,7 +271,7 @@ describe('bad plugins', () => {
     ['a load that returns no data source', `plugins=${p}/nods.mjs,lowerdir=//nods/a/b`, /plugin nods: load of \/\/nods\/a\/b returned no data source/],
     ['a module without a plugin', `plugins=${p}/noexport.mjs,lowerdir=//x/a/b`, /plugin .*noexport\.mjs: unsupported plugin API version undefined/],
     ['a C plugin', `plugins=${p}/crfs.so,lowerdir=//crfs/a/b`, /plugin .*crfs\.so: native \.so plugins are not supported/],
-    ['an unknown built-in', `plugins=nosuch,lowerdir=//nosuch/a/b`, /plugin nosuch: no built-in plugin of that name \(built-in: tar, fetch-on-lookup\)/],
+    ['an unknown built-in', `plugins=nosuch,lowerdir=//nosuch/a/b`, /plugin nosuch: no built-in plugin of that name \(built-in: tar, fetch-on-lookup, stargz\)/],
     ['a layer of a plugin not loaded', `plugins=tar,lowerdir=//crfs/a/b`, /lowerdir element \/\/crfs\/a\/b: no plugin named crfs is loaded \(loaded: tar/],
     ['DATA that is not base64url of a path', `plugins=tar,lowerdir=//tar/@@/x`, /plugin tar: cannot load layer .*DATA "@@" is not the base64url of an absolute path/],
     ['a missing archive', `plugins=tar,lowerdir=${tarLayer('/nonexistent.tar')}`, /plugin tar: cannot load layer .*\/nonexistent\.tar does not exist/],

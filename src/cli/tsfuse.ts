@@ -13,10 +13,11 @@ import type { SessionOptions } from '../fuse/session.js';
 import { DAEMON_FLAG, isDaemonChild, reportFailure, reportReady, runDetached, serveUntilUnmounted } from './daemon.js';
 import { nonNegativeNumber, OptionError, parseOptions, positiveInt, takeMountOptions } from './options.js';
 import { VERSION } from '../version.js';
+import { stargzCommands } from './stargz.js';
 
 const PROG = 'tsfuse';
 
-interface MountFlags { foreground?: boolean; debug?: boolean; options: string[]; log?: string; pidFile?: string }
+interface MountFlags { foreground?: boolean; debug?: boolean; options: string[]; log?: string; pidFile?: string; stargz?: string }
 
 function collect(v: string, prev: string[]): string[] {
   return [...prev, v];
@@ -49,7 +50,7 @@ function takeSessionOptions(m: Map<string, string | true>, debug: boolean, log: 
 
 async function mountCommand(kind: string, args: string[], flags: MountFlags): Promise<void> {
   const log = (l: string) => { if (flags.debug || flags.foreground || flags.log) process.stderr.write(`${PROG}: ${l}\n`); };
-  let fsys: FileSystem, mountpoint: string;
+  let make: () => Promise<FileSystem>, mountpoint: string;
   let opts: Map<string, string | true>;
   try {
     opts = parseOptions(flags.options);
@@ -59,7 +60,7 @@ async function mountCommand(kind: string, args: string[], flags: MountFlags): Pr
     opts.delete('timeout');
     if (kind === 'memfs') {
       if (args.length !== 1) throw new OptionError('usage: tsfuse mount memfs MOUNTPOINT');
-      fsys = new MemFS();
+      make = async () => new MemFS();
       mountpoint = args[0];
     } else if (kind === 'loopback') {
       if (args.length !== 2) throw new OptionError('usage: tsfuse mount loopback DIR MOUNTPOINT');
@@ -67,11 +68,22 @@ async function mountCommand(kind: string, args: string[], flags: MountFlags): Pr
       let st: fs.Stats;
       try { st = fs.statSync(dir); } catch { throw new OptionError(`source directory ${dir} does not exist`); }
       if (!st.isDirectory()) throw new OptionError(`source ${dir} is not a directory`);
-      fsys = new LoopbackFS(fs.realpathSync(dir), { timeout });
+      make = async () => new LoopbackFS(fs.realpathSync(dir), { timeout });
       mountpoint = args[1];
       mountOpts.fsname ??= fs.realpathSync(dir);
+    } else if (kind === 'stargz') {
+      if (args.length !== 2) throw new OptionError('usage: tsfuse mount stargz SOURCE MOUNTPOINT (or tsfuse mount --stargz SOURCE MOUNTPOINT)');
+      const take = (k: string) => { const v = opts.get(k); opts.delete(k); return v === true ? undefined : v; };
+      const [upperdir, workdir, toc] = [take('upperdir'), take('workdir'), take('toc')];
+      if ((upperdir === undefined) !== (workdir === undefined)) throw new OptionError('upperdir= and workdir= go together');
+      const source = toc ? `${args[0].startsWith('/') ? `file://${args[0]}` : args[0]}${args[0].includes('?') ? '&' : '?'}toc=${toc}` : args[0];
+      const { createOverlay } = await import('../overlay/index.js');
+      // a lazy lower layer (the stargz plugin), read-only or under an upper
+      make = () => createOverlay({ lowerdirs: [`//stargz/${Buffer.from(source).toString('base64url')}/`], plugins: ['stargz'], upperdir, workdir }, log);
+      mountpoint = args[1];
+      mountOpts.fsname ??= args[0];
     } else {
-      throw new OptionError(`unknown filesystem "${kind}" (expected memfs or loopback)`);
+      throw new OptionError(`unknown filesystem "${kind}" (expected memfs, loopback or stargz)`);
     }
     if (opts.size) throw new OptionError(`unknown option ${[...opts.keys()].join(',')}`);
     mountOpts.subtype ??= kind;
@@ -80,7 +92,8 @@ async function mountCommand(kind: string, args: string[], flags: MountFlags): Pr
       runDetached(process.argv.slice(2), flags.log);
       return;
     }
-    const served = await serve(fsys, mountpoint, { mount: mountOpts, session: sessionOpts });
+    const fsys: FileSystem & { sessionOptions?: SessionOptions } = await make();
+    const served = await serve(fsys, mountpoint, { mount: mountOpts, session: { ...sessionOpts, ...fsys.sessionOptions } });
     log(`mounted ${kind} on ${served.mountpoint} (${served.mounted.via})`);
     // async: a pid file inside the mountpoint must not block the serving thread
     if (flags.pidFile) await fs.promises.writeFile(flags.pidFile, `${process.pid}\n`);
@@ -97,16 +110,17 @@ export function program(): Command {
     .version(VERSION, '-V, --version')
     .description('FUSE in pure TypeScript: mount the example filesystems, manage mounts');
   p.command('mount')
-    .description('mount an example filesystem: memfs MOUNTPOINT | loopback DIR MOUNTPOINT')
-    .argument('<kind>', 'memfs or loopback')
-    .argument('<paths...>', 'loopback: source dir and mountpoint; memfs: mountpoint')
+    .description('mount a filesystem: memfs MOUNTPOINT | loopback DIR MOUNTPOINT | stargz SOURCE MOUNTPOINT')
+    .argument('<kind>', 'memfs, loopback or stargz (with --stargz SOURCE: the mountpoint)')
+    .argument('[paths...]', 'loopback: source dir and mountpoint; memfs: mountpoint; stargz: blob path or URL and mountpoint')
+    .option('--stargz <source>', 'mount this eStargz / stargz / zstd:chunked blob lazily (-o upperdir=,workdir= for a writable overlay, -o toc=sha256:… to verify)')
     .option('-f, --foreground', 'stay in the foreground')
     .option('-d, --debug', 'log every request and reply (implies -f logging)')
     .option('-o, --options <opts>', 'mount options, comma separated (repeatable): fsname=, subtype=, allow_other, default_permissions, ro, auto_unmount, max_read=, max_write=, timeout=, readdirplus=auto|on|off, writeback, passthrough', collect, [])
     .option('--log <file>', 'daemon log file')
     .option('--pid-file <file>', 'write the serving process id here once mounted')
     .option(DAEMON_FLAG, 'internal: run as the background daemon')
-    .action((kind: string, paths: string[], flags: MountFlags) => mountCommand(kind, paths, flags));
+    .action((kind: string, paths: string[], flags: MountFlags) => (flags.stargz ? mountCommand('stargz', [flags.stargz, kind, ...paths], flags) : mountCommand(kind, paths, flags)));
   p.command('unmount')
     .alias('umount')
     .description('unmount a tsfuse mount (fusermount3 -u)')
@@ -115,6 +129,7 @@ export function program(): Command {
     .action(async (mp: string, o: { lazy?: boolean }) => {
       try { await unmount(mp, o); } catch (e) { process.stderr.write(`${PROG}: ${(e as Error).message}\n`); process.exit(1); }
     });
+  stargzCommands(p);
   return p;
 }
 

@@ -226,6 +226,8 @@ export class StargzLayer implements DataSource {
   }
 
   close(): Promise<void> | void {
+    const pct = this.blob.size ? ((100 * this.blob.fetched) / this.blob.size).toFixed(1) : '0';
+    this.log(`${this.blob.name}: fetched ${this.blob.fetched} of ${this.blob.size} bytes (${pct} %), ${this.stats.verified} chunks verified`);
     return this.blob.close();
   }
 }

@@ -8,6 +8,8 @@
  * query parameters: `?toc=sha256:…` (the TOC digest annotation: the TOC is
  * checked and every chunk verified), `prefetch=0` (no prefetch at mount).
  */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { FileBlob, type BlobReader } from '../../stargz/blob.js';
 import { StargzLayer } from '../../stargz/reader.js';
 import type { Plugin, PluginContext } from '../api.js';
@@ -18,9 +20,11 @@ export interface StargzSource { blob: BlobReader; tocDigest?: string; prefetch: 
 export function openSource(source: string): StargzSource {
   let url: URL;
   try {
-    url = new URL(source.startsWith('/') ? `file://${source}` : source);
+    // a path (relative ones from the command line: against the current directory), or a URL
+    url = /^[a-z][a-z0-9+.-]*:\/\//i.test(source) ? new URL(source) : pathToFileURL(resolve(source.replace(/\?.*$/, '')));
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(source) && source.includes('?')) url.search = source.slice(source.indexOf('?'));
   } catch {
-    throw new Error(`source ${JSON.stringify(source)} is neither an absolute path nor a URL`);
+    throw new Error(`source ${JSON.stringify(source)} is neither a path nor a URL`);
   }
   const toc = url.searchParams.get('toc') ?? undefined;
   if (toc !== undefined && !/^sha256:[0-9a-f]{64}$/.test(toc)) throw new Error(`toc=${toc}: not a sha256:<64 hex> digest`);

@@ -1,0 +1,90 @@
+/**
+ * `tsfuse stargz build|inspect|verify`: make eStargz blobs, look inside a
+ * blob, and check every chunk of one against its TOC.
+ */
+import type { Command } from 'commander';
+import * as fs from 'node:fs';
+import { openSource } from '../plugins/builtin/stargz.js';
+import { buildEstargz, DEFAULT_CHUNK_SIZE } from '../stargz/build.js';
+import { StargzLayer } from '../stargz/reader.js';
+
+const PROG = 'tsfuse stargz';
+
+function fail(e: unknown): never {
+  process.stderr.write(`${PROG}: ${(e as Error).message.split('\n')[0]}\n`);
+  process.exit(1);
+}
+
+function int(name: string, v: string): number {
+  const n = Number(v.replace(/[kKmM]$/, ''));
+  const mul = /[kK]$/.test(v) ? 1024 : /[mM]$/.test(v) ? 1 << 20 : 1;
+  if (!Number.isInteger(n) || n <= 0) fail(new Error(`${name} ${v}: expected a positive whole number (k/M suffixes allowed)`));
+  return n * mul;
+}
+
+export function stargzCommands(p: Command): void {
+  const s = p.command('stargz').description('build, inspect and verify eStargz / stargz / zstd:chunked blobs');
+  s.command('build')
+    .description('write an eStargz blob from a directory, a .tar or a .tar.gz')
+    .argument('<input>', 'directory, .tar or .tar.gz')
+    .argument('<output>', 'the blob to write')
+    .option('--chunk-size <bytes>', `chunk size (default ${DEFAULT_CHUNK_SIZE})`)
+    .option('--prioritized <paths>', 'comma-separated files to put first (prefetched at mount)')
+    .option('--prioritized-file <file>', 'the same, one path per line')
+    .option('--level <n>', 'gzip level 1-9 (default 9)')
+    .option('--json', 'print the result as JSON')
+    .action(async (input: string, output: string, o: { chunkSize?: string; prioritized?: string; prioritizedFile?: string; level?: string; json?: boolean }) => {
+      try {
+        const prioritized = [
+          ...(o.prioritized ? o.prioritized.split(',').filter(Boolean) : []),
+          ...(o.prioritizedFile ? fs.readFileSync(o.prioritizedFile, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean) : []),
+        ];
+        const level = o.level === undefined ? undefined : int('--level', o.level);
+        if (level !== undefined && level > 9) throw new Error(`--level ${level}: expected 1 to 9`);
+        const r = await buildEstargz(input, output, { chunkSize: o.chunkSize ? int('--chunk-size', o.chunkSize) : undefined, prioritized, level });
+        if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
+        else {
+          process.stdout.write(`blob digest   ${r.blobDigest}\nTOC digest    ${r.tocDigest}\ndiffID        ${r.diffID}\n` +
+            `size          ${r.size} (uncompressed ${r.uncompressedSize})\nTOC entries   ${r.entries}\n`);
+        }
+      } catch (e) { fail(e); }
+    });
+  s.command('inspect')
+    .description('print the format, TOC digest and contents of a blob')
+    .argument('<source>', 'blob path or file:// URL')
+    .option('--json', 'the TOC as JSON')
+    .action(async (source: string, o: { json?: boolean }) => {
+      try {
+        const src = openSource(source);
+        const layer = await StargzLayer.open(src.blob, { tocDigest: src.tocDigest, prefetch: false });
+        const { footer, tocDigest, index, json } = layer.toc;
+        if (o.json) { process.stdout.write(json.toString('utf8') + '\n'); return; }
+        const chunks = index.files.reduce((n, f) => n + (f.node.chunks?.length ?? 0), 0);
+        const bytes = index.files.reduce((n, f) => n + f.node.size, 0);
+        process.stdout.write(`format        ${footer.format}\nblob size     ${src.blob.size}\nTOC           offset ${footer.tocOffset}, ${footer.tocLength} bytes compressed, ${json.length} bytes\n` +
+          `TOC digest    ${tocDigest}\nentries       ${index.nodes.size} (${index.files.length} regular files, ${bytes} bytes, ${chunks} chunks)\n` +
+          `prefetch      ${index.noPrefetch ? 'none (.no.prefetch.landmark)' : index.prefetchEnd ? `${index.prefetchEnd} bytes (.prefetch.landmark)` : 'no landmark'}\n`);
+        await layer.close();
+      } catch (e) { fail(e); }
+    });
+  s.command('verify')
+    .description('read every chunk and check it against the TOC (and the TOC against --toc)')
+    .argument('<source>', 'blob path or file:// URL')
+    .option('--toc <digest>', 'expected TOC digest (sha256:…)')
+    .action(async (source: string, o: { toc?: string }) => {
+      try {
+        const src = openSource(o.toc ? `${source.startsWith('/') ? `file://${source}` : source}?toc=${o.toc}` : source);
+        const layer = await StargzLayer.open(src.blob, { tocDigest: src.tocDigest, prefetch: false, cacheBytes: 0 });
+        let files = 0, bytes = 0;
+        for (const { path, node } of layer.index.files) {
+          for (let off = 0; off < node.size; off += 4 << 20) {
+            const b = await layer.read(path, off, Math.min(4 << 20, node.size - off)).catch((e: Error) => { throw new Error(`${path}: ${e.message}`); });
+            bytes += b.length;
+          }
+          files++;
+        }
+        process.stdout.write(`ok: ${files} files, ${bytes} bytes, ${layer.stats.verified} chunks verified; TOC digest ${layer.toc.tocDigest}\n`);
+        await layer.close();
+      } catch (e) { fail(e); }
+    });
+}
