@@ -55,7 +55,7 @@ export function stargzCommands(p: Command): void {
     .option('--json', 'the TOC as JSON')
     .action(async (source: string, o: { json?: boolean }) => {
       try {
-        const src = openSource(source);
+        const src = await openSource(source);
         const layer = await StargzLayer.open(src.blob, { tocDigest: src.tocDigest, prefetch: false });
         const { footer, tocDigest, index, json } = layer.toc;
         if (o.json) { process.stdout.write(json.toString('utf8') + '\n'); return; }
@@ -73,7 +73,7 @@ export function stargzCommands(p: Command): void {
     .option('--toc <digest>', 'expected TOC digest (sha256:…)')
     .action(async (source: string, o: { toc?: string }) => {
       try {
-        const src = openSource(o.toc ? `${source.startsWith('/') ? `file://${source}` : source}?toc=${o.toc}` : source);
+        const src = await openSource(o.toc ? `${source}${source.includes('?') ? '&' : '?'}toc=${o.toc}` : source);
         const layer = await StargzLayer.open(src.blob, { tocDigest: src.tocDigest, prefetch: false, cacheBytes: 0 });
         let files = 0, bytes = 0;
         for (const { path, node } of layer.index.files) {

@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import * as fs from 'node:fs';
+import { resolve } from 'node:path';
 import { MemFS } from '../examples/memfs.js';
 import { LoopbackFS } from '../examples/loopback.js';
 import type { FileSystem } from '../fuse/api.js';
@@ -76,7 +77,9 @@ async function mountCommand(kind: string, args: string[], flags: MountFlags): Pr
       const take = (k: string) => { const v = opts.get(k); opts.delete(k); return v === true ? undefined : v; };
       const [upperdir, workdir, toc] = [take('upperdir'), take('workdir'), take('toc')];
       if ((upperdir === undefined) !== (workdir === undefined)) throw new OptionError('upperdir= and workdir= go together');
-      const source = toc ? `${args[0].startsWith('/') ? `file://${args[0]}` : args[0]}${args[0].includes('?') ? '&' : '?'}toc=${toc}` : args[0];
+      // a path is made absolute here: the daemon does not keep our working directory
+      const given = /^[a-z][a-z0-9+.-]*:\/\//i.test(args[0]) ? args[0] : resolve(args[0]);
+      const source = toc ? `${given}${given.includes('?') ? '&' : '?'}toc=${toc}` : given;
       const { createOverlay } = await import('../overlay/index.js');
       // a lazy lower layer (the stargz plugin), read-only or under an upper
       make = () => createOverlay({ lowerdirs: [`//stargz/${Buffer.from(source).toString('base64url')}/`], plugins: ['stargz'], upperdir, workdir }, log);

@@ -12,6 +12,8 @@ export interface BlobReader {
   readonly size: number;
   /** exactly `length` bytes at `offset` (offset + length <= size) */
   read(offset: number, length: number): Promise<Buffer>;
+  /** several ranges at once (one multi-range request over HTTP), when the reader can do better than one by one */
+  readRanges?(ranges: [number, number][]): Promise<Buffer[]>;
   /** bytes fetched from the source so far (network or disk) */
   readonly fetched: number;
   close(): void | Promise<void>;

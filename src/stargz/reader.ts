@@ -38,6 +38,9 @@ class Lru {
   private readonly m = new Map<string, Buffer>();
   private bytes = 0;
   constructor(private readonly cap: number) {}
+  has(k: string): boolean {
+    return this.m.has(k);
+  }
   get(k: string): Buffer | undefined {
     const v = this.m.get(k);
     if (v) { this.m.delete(k); this.m.set(k, v); }
@@ -153,13 +156,16 @@ export class StargzLayer implements DataSource {
     if (offset >= end) return Buffer.alloc(0);
     const out = Buffer.allocUnsafe(end - offset);
     const chunks = n.chunks ?? [];
-    // the chunks overlapping [offset, end), fetched together
-    let i = 0;
-    while (i < chunks.length && chunks[i].fileOffset + chunks[i].size <= offset) i++;
+    // the chunks overlapping [offset, end); the missing ones fetched together
+    let first = 0;
+    while (first < chunks.length && chunks[first].fileOffset + chunks[first].size <= offset) first++;
+    let last = first;
+    while (last < chunks.length && chunks[last].fileOffset < end) last++;
+    const wanted = chunks.slice(first, last);
+    const compressed = await this.fetchMissing(wanted);
     const parts: Promise<void>[] = [];
-    for (; i < chunks.length && chunks[i].fileOffset < end; i++) {
-      const c = chunks[i];
-      parts.push(this.chunkData(path, n, c).then((data) => {
+    for (const c of wanted) {
+      parts.push(this.chunkData(path, n, c, compressed.get(c)).then((data) => {
         const from = Math.max(offset, c.fileOffset), to = Math.min(end, c.fileOffset + c.size);
         data.copy(out, from - offset, from - c.fileOffset, to - c.fileOffset);
       }));
@@ -207,6 +213,25 @@ export class StargzLayer implements DataSource {
     this.inflight.set(k, p);
     p.then(() => this.inflight.delete(k), () => this.inflight.delete(k));
     return p;
+  }
+
+  /**
+   * The compressed bytes of the chunks that are neither cached nor being
+   * fetched, in as few requests as the source allows: contiguous ranges
+   * merged, separate ones in one multi-range request.
+   */
+  private async fetchMissing(chunks: Chunk[]): Promise<Map<Chunk, Buffer>> {
+    const out = new Map<Chunk, Buffer>();
+    const missing = chunks.filter((c) => !c.zeros && !this.cache.has(this.key(c)) && !this.inflight.has(this.key(c)));
+    if (missing.length < 2 || !this.blob.readRanges) return out;
+    const groups: { start: number; end: number; chunks: Chunk[] }[] = [];
+    for (const c of [...missing].sort((a, b) => a.offset - b.offset)) {
+      const g = groups[groups.length - 1];
+      if (g && c.offset <= g.end) { g.end = Math.max(g.end, c.end); g.chunks.push(c); } else groups.push({ start: c.offset, end: c.end, chunks: [c] });
+    }
+    const bufs = await this.blob.readRanges(groups.map((g) => [g.start, g.end - g.start]));
+    groups.forEach((g, i) => { for (const c of g.chunks) out.set(c, bufs[i].subarray(c.offset - g.start, c.end - g.start)); });
+    return out;
   }
 
   /** Fetches [0, .prefetch.landmark) in one read and decodes every chunk that lies inside. */

@@ -4,33 +4,54 @@
  *
  *   -o plugins=stargz,lowerdir=//stargz/<base64url of SOURCE>/<work dir>
  *
- * SOURCE is `file:///abs/layer.blob` or an absolute path, with options as
- * query parameters: `?toc=sha256:…` (the TOC digest annotation: the TOC is
- * checked and every chunk verified), `prefetch=0` (no prefetch at mount).
+ * SOURCE is a path, `file:///abs/layer.blob`, an `http(s)://` blob URL or a
+ * registry reference `docker://HOST/REPO[:TAG][@DIGEST]`, with options as
+ * query parameters: `toc=sha256:…` (the TOC digest: the TOC is checked and
+ * every chunk verified; a registry layer's annotation gives it otherwise),
+ * `prefetch=0` (no prefetch at mount), `layer=N` (which layer of an image,
+ * default the last), `insecure=1` (plain HTTP to a registry).
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FileBlob, type BlobReader } from '../../stargz/blob.js';
+import { HttpBlob } from '../../stargz/http.js';
+import { credentialsFor, openRegistryLayer } from '../../stargz/registry.js';
 import { StargzLayer } from '../../stargz/reader.js';
 import type { Plugin, PluginContext } from '../api.js';
 
 export interface StargzSource { blob: BlobReader; tocDigest?: string; prefetch: boolean }
 
-/** SOURCE text → a blob reader and its options. */
-export function openSource(source: string): StargzSource {
+/** Query parameters that are ours, not the server's. */
+const OUR_PARAMS = ['toc', 'prefetch', 'layer', 'insecure'];
+const HAS_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/**
+ * SOURCE text → an opened blob reader and its options. A path (relative
+ * ones against the current directory), `file://`, `http(s)://` (a blob URL,
+ * registry blob URLs included) or `docker://HOST/REPO[:TAG][@DIGEST]`.
+ */
+export async function openSource(source: string, log: (l: string) => void = () => {}): Promise<StargzSource> {
   let url: URL;
   try {
-    // a path (relative ones from the command line: against the current directory), or a URL
-    url = /^[a-z][a-z0-9+.-]*:\/\//i.test(source) ? new URL(source) : pathToFileURL(resolve(source.replace(/\?.*$/, '')));
-    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(source) && source.includes('?')) url.search = source.slice(source.indexOf('?'));
+    url = HAS_SCHEME.test(source) ? new URL(source) : pathToFileURL(resolve(source.replace(/\?.*$/, '')));
+    if (!HAS_SCHEME.test(source) && source.includes('?')) url.search = source.slice(source.indexOf('?'));
   } catch {
     throw new Error(`source ${JSON.stringify(source)} is neither a path nor a URL`);
   }
-  const toc = url.searchParams.get('toc') ?? undefined;
+  const params = new URLSearchParams(url.search);
+  for (const k of OUR_PARAMS) url.searchParams.delete(k);
+  const toc = params.get('toc') ?? undefined;
   if (toc !== undefined && !/^sha256:[0-9a-f]{64}$/.test(toc)) throw new Error(`toc=${toc}: not a sha256:<64 hex> digest`);
-  const prefetch = url.searchParams.get('prefetch') !== '0';
+  const prefetch = params.get('prefetch') !== '0';
+  const http = { log, credentials: url.protocol.startsWith('http') ? credentialsFor(url.host) : undefined };
   if (url.protocol === 'file:') return { blob: new FileBlob(decodeURIComponent(url.pathname)), ...(toc ? { tocDigest: toc } : {}), prefetch };
-  throw new Error(`source ${url.protocol}//…: only file:// sources are supported so far`);
+  if (url.protocol === 'http:' || url.protocol === 'https:') return { blob: await HttpBlob.open(url.href, http), ...(toc ? { tocDigest: toc } : {}), prefetch };
+  if (url.protocol === 'docker:') {
+    const r = await openRegistryLayer(source.replace(/\?.*$/, ''), params, http);
+    log(`${source}: layer ${r.layer} of ${r.layers}${r.tocDigest ? `, TOC digest ${r.tocDigest} from the manifest` : ', no TOC digest annotation'}`);
+    return { blob: r.blob, ...(toc ?? r.tocDigest ? { tocDigest: toc ?? r.tocDigest } : {}), prefetch };
+  }
+  throw new Error(`source ${url.protocol}//…: expected a path, file://, http(s):// or docker://`);
 }
 
 const plugin: Plugin = {
@@ -39,7 +60,7 @@ const plugin: Plugin = {
   async load(data: string, _path: string, ctx: PluginContext) {
     const text = Buffer.from(data, 'base64url').toString('utf8');
     if (!data || /[^A-Za-z0-9+_=-]/.test(data)) throw new Error(`DATA ${JSON.stringify(data)} is not base64url (DATA ends at the first '/')`);
-    const src = openSource(text);
+    const src = await openSource(text, ctx.log);
     try {
       return await StargzLayer.open(src.blob, { tocDigest: src.tocDigest, prefetch: src.prefetch, log: ctx.log });
     } catch (e) {

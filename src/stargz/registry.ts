@@ -1,0 +1,96 @@
+/**
+ * OCI distribution: from a reference `docker://HOST[:PORT]/REPO[:TAG][@DIGEST]`
+ * to one layer blob. The manifest (or an index, for linux/amd64) is fetched,
+ * the layer picked (`layer=N`, default the last, the top of the image), and
+ * its TOC digest taken from the layer annotations. Plain HTTP for
+ * localhost/127.0.0.1 or with `insecure=1`, HTTPS otherwise. Credentials:
+ * TSFUSE_REGISTRY_AUTH=user:password, else the `auths` entry for the host in
+ * $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json.
+ */
+import * as fs from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { BlobError } from './blob.js';
+import { HttpBlob, HttpClient, type Credentials, type HttpOptions } from './http.js';
+
+export const TOC_ANNOTATIONS = ['containerd.io/snapshot/stargz/toc.digest', 'io.github.containers.zstd-chunked.manifest-checksum', 'io.containers.zstd-chunked.manifest-checksum'];
+
+const MANIFEST_TYPES = [
+  'application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json',
+];
+
+export interface Reference { host: string; repo: string; tag?: string; digest?: string }
+
+export function parseReference(ref: string): Reference {
+  const m = /^docker:\/\/([^/]+)\/([a-z0-9._/-]+?)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(ref);
+  if (!m) throw new BlobError(`${ref}: not a registry reference (docker://HOST/REPO[:TAG][@sha256:DIGEST])`);
+  return { host: m[1], repo: m[2], ...(m[3] ? { tag: m[3] } : {}), ...(m[4] ? { digest: m[4] } : {}) };
+}
+
+/** Basic credentials for a registry host, from the environment or a docker-style auth file. */
+export function credentialsFor(host: string): Credentials | undefined {
+  const env = process.env.TSFUSE_REGISTRY_AUTH;
+  if (env) {
+    const i = env.indexOf(':');
+    if (i < 0) throw new BlobError('TSFUSE_REGISTRY_AUTH must be user:password');
+    return { username: env.slice(0, i), password: env.slice(i + 1) };
+  }
+  const files = [process.env.REGISTRY_AUTH_FILE, process.env.DOCKER_CONFIG && join(process.env.DOCKER_CONFIG, 'config.json'), join(homedir(), '.docker/config.json')];
+  for (const f of files) {
+    if (!f || !fs.existsSync(f)) continue;
+    let j: { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
+    try { j = JSON.parse(fs.readFileSync(f, 'utf8')); } catch { throw new BlobError(`${f}: not JSON`); }
+    for (const [k, v] of Object.entries(j.auths ?? {})) {
+      if (k.replace(/^https?:\/\//, '').replace(/\/.*$/, '') !== host) continue;
+      if (v.username !== undefined) return { username: v.username, password: v.password ?? '' };
+      if (v.auth) {
+        const s = Buffer.from(v.auth, 'base64').toString('utf8');
+        const i = s.indexOf(':');
+        if (i > 0) return { username: s.slice(0, i), password: s.slice(i + 1) };
+      }
+    }
+  }
+  return undefined;
+}
+
+interface Descriptor { mediaType?: string; digest: string; size?: number; annotations?: Record<string, string>; platform?: { os?: string; architecture?: string } }
+
+export interface ResolvedLayer { blob: HttpBlob; tocDigest?: string; layer: number; layers: number }
+
+/** Resolves a reference to one layer's blob (opened) and its TOC digest annotation. */
+export async function openRegistryLayer(ref: string, params: URLSearchParams, opts: HttpOptions): Promise<ResolvedLayer> {
+  const r = parseReference(ref);
+  const local = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(r.host);
+  const scheme = local || params.get('insecure') === '1' ? 'http' : 'https';
+  const base = new URL(`${scheme}://${r.host}/v2/${r.repo}/`);
+  const client = new HttpClient(base, { ...opts, credentials: opts.credentials ?? credentialsFor(r.host) });
+  const getJson = (path: string) => client.withRetries(`${ref}: manifest`, async () => {
+    const a = await client.request('GET', new URL(path, base), { accept: MANIFEST_TYPES.join(', ') }, 16 << 20);
+    if (a.status === 404) return undefined;
+    if (a.status !== 200) client.failFor(a, 'manifest');
+    try { return JSON.parse(a.body.toString('utf8')) as { layers?: Descriptor[]; manifests?: Descriptor[] }; } catch { throw new BlobError(`${ref}: the manifest is not JSON`); }
+  });
+  let m = await getJson(`manifests/${r.digest ?? r.tag ?? 'latest'}`);
+  if (!m) {
+    // a digest that is no manifest may name the layer blob itself
+    if (r.digest) return { blob: await HttpBlob.open(new URL(`blobs/${r.digest}`, base).href, opts, client), layer: 0, layers: 1 };
+    throw new BlobError(`${ref}: no such manifest`);
+  }
+  if (m.manifests) {
+    const pick = m.manifests.find((d) => d.platform?.os === 'linux' && d.platform?.architecture === 'amd64') ?? m.manifests[0];
+    if (!pick) throw new BlobError(`${ref}: the image index lists no manifests`);
+    m = await getJson(`manifests/${pick.digest}`);
+    if (!m) throw new BlobError(`${ref}: manifest ${pick.digest} of the index is missing`);
+  }
+  const layers = m.layers ?? [];
+  if (!layers.length) throw new BlobError(`${ref}: the manifest has no layers`);
+  const n = params.has('layer') ? Number(params.get('layer')) : layers.length - 1;
+  if (!Number.isInteger(n) || n < 0 || n >= layers.length) throw new BlobError(`${ref}: layer=${params.get('layer')}: the image has layers 0 to ${layers.length - 1}`);
+  const d = layers[n];
+  if (!/^sha256:[0-9a-f]{64}$/.test(d.digest)) throw new BlobError(`${ref}: layer ${n} has a bad digest ${JSON.stringify(d.digest)}`);
+  const tocDigest = TOC_ANNOTATIONS.map((k) => d.annotations?.[k]).find(Boolean);
+  const blob = await HttpBlob.open(new URL(`blobs/${d.digest}`, base).href, opts, client);
+  if (d.size !== undefined && d.size !== blob.size) throw new BlobError(`${ref}: layer ${n} is ${blob.size} bytes, the manifest says ${d.size}`);
+  return { blob, ...(tocDigest ? { tocDigest } : {}), layer: n, layers: layers.length };
+}

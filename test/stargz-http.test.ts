@@ -1,0 +1,303 @@
+/**
+ * Lazy layers over the network, all on 127.0.0.1: a real HTTP server (its
+ * own process, test/fixtures/blob-server.mjs) with Range, multi-range and
+ * fault injection (dropped connections, 500s, slow and short answers, 200
+ * instead of 206, redirects, Bearer-token auth), and a real registry
+ * (Debian's docker-registry) with and without htpasswd auth, filled through
+ * the distribution API.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isMounted, pidAlive, ROOT, sh, shr, tempDir } from './helpers.js';
+import { BIN, ovl } from './ovl-mount.js';
+
+const TSFUSE = join(ROOT, 'bin/tsfuse');
+const work = tempDir('tsfuse-sgz-http-');
+const blobs = join(work, 'blobs');
+const src = join(work, 'src');
+const b64 = (p: string) => Buffer.from(p).toString('base64url');
+const layerOf = (source: string) => `//stargz/${b64(source)}/`;
+const children: ChildProcess[] = [];
+let base = '';
+let toc = '';
+
+afterAll(() => {
+  for (const c of children) if (c.pid && pidAlive(c.pid)) c.kill('SIGKILL');
+});
+
+function freePort(): Promise<number> {
+  return new Promise((res) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => res(p)); }); });
+}
+
+async function control(body: unknown): Promise<void> {
+  const r = await fetch(`${base}/_faults`, { method: 'POST', body: JSON.stringify(body) });
+  expect(r.status).toBe(200);
+}
+
+async function requests(): Promise<{ path: string; range: string | null; status: number; bytes?: number; fault?: string; auth?: string | null }[]> {
+  return (await fetch(`${base}/_log`)).json();
+}
+
+function build(input: string, out: string, extra: string[] = []): { blobDigest: string; tocDigest: string; diffID: string; size: number } {
+  const r = spawnSync(process.execPath, [TSFUSE, 'stargz', 'build', input, out, '--json', ...extra], { encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  return JSON.parse(r.stdout);
+}
+
+function layout() {
+  const d = tempDir('tsfuse-sgz-http-case-');
+  const x = { base: d, m: join(d, 'm'), log: join(d, 'log') };
+  fs.mkdirSync(x.m);
+  return x;
+}
+
+const sha = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+
+beforeAll(async () => {
+  fs.mkdirSync(blobs);
+  fs.mkdirSync(src);
+  sh(`cd ${src} && mkdir -p a/b c && for i in 1 2 3 4 5 6; do head -c 300000 /dev/urandom > a/f$i; done && head -c 2000000 /dev/urandom > a/b/big &&
+    echo hello > c/hello && ln -s ../c/hello a/link && setfattr -n user.x -v y c/hello`);
+  toc = build(src, join(blobs, 'l.esgz'), ['--chunk-size', '65536']).tocDigest;
+  const portFile = join(work, 'port');
+  const c = spawn(process.execPath, [join(ROOT, 'test/fixtures/blob-server.mjs'), blobs, portFile], { stdio: 'ignore' });
+  children.push(c);
+  for (let i = 0; i < 200 && !fs.existsSync(portFile); i++) await new Promise((r) => setTimeout(r, 25));
+  base = `http://127.0.0.1:${fs.readFileSync(portFile, 'utf8')}`;
+}, 60_000);
+
+/** Every file of the mount equals the source (sha256), plus the symlink and the xattr. */
+function sameAsSource(m: string): void {
+  const files = sh(`cd ${src} && find . -type f | sort`).trim().split('\n');
+  for (const f of files) expect(sha(join(m, f)), f).toBe(sha(join(src, f)));
+  expect(fs.readlinkSync(join(m, 'a/link'))).toBe('../c/hello');
+  expect(sh(`getfattr --only-values -n user.x ${m}/c/hello`)).toBe('y');
+}
+
+describe('HTTP blob sources', () => {
+  it('mounts a blob URL lazily with Range requests: content equals the source, only a small share fetched for one file', async () => {
+    const d = layout();
+    await control({});
+    const o = ovl(`plugins=stargz,lowerdir=${layerOf(`${base}/blobs/l.esgz?toc=${toc}`)}`, d.m, { TSFUSE_DAEMON_LOG: d.log });
+    expect(fs.readFileSync(join(d.m, 'c/hello'), 'utf8')).toBe('hello\n');
+    const early = await requests();
+    expect(early.every((r) => r.range !== null || r.status === 200)).toBe(true);
+    const servedEarly = early.reduce((n, r) => n + (r.bytes ?? 0), 0);
+    expect(servedEarly / fs.statSync(join(blobs, 'l.esgz')).size).toBeLessThan(0.1);
+    sameAsSource(d.m);
+    o.unmount();
+    expect(fs.readFileSync(d.log, 'utf8')).toMatch(/chunks verified/);
+  });
+
+  for (const fault of ['drop', '500', 'short', 'slow:300', 'redirect']) {
+    it(`survives a ${fault} answer (retried), serving the right bytes`, async () => {
+      const d = layout();
+      await control({});
+      const o = ovl(`plugins=stargz,lowerdir=${layerOf(`${base}/blobs/l.esgz?toc=${toc}&prefetch=0`)}`, d.m, { TSFUSE_DAEMON_LOG: d.log });
+      await control({ queue: [fault] });
+      expect(sha(join(d.m, 'a/f3'))).toBe(sha(join(src, 'a/f3')));
+      const log = await requests();
+      expect(log[0].fault).toBe(fault);
+      expect(log.length).toBeGreaterThanOrEqual(2);
+      o.unmount();
+    });
+  }
+
+  it('a server that keeps failing: the read fails with EIO within the deadline, the mount keeps working', async () => {
+    const d = layout();
+    await control({});
+    const o = ovl(`plugins=stargz,lowerdir=${layerOf(`${base}/blobs/l.esgz?toc=${toc}&prefetch=0`)}`, d.m, { TSFUSE_DAEMON_LOG: d.log });
+    await control({ queue: Array(50).fill('500') });
+    const t0 = Date.now();
+    const r = shr(`cat ${d.m}/a/f4 > /dev/null`);
+    expect(r.stderr).toMatch(/Input\/output error/);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    await control({});
+    expect(sha(join(d.m, 'a/f4'))).toBe(sha(join(src, 'a/f4')));
+    expect(pidAlive(o.pid)).toBe(true);
+    o.unmount();
+    expect(fs.readFileSync(d.log, 'utf8')).toMatch(/HTTP 500 injected failure; retrying/);
+  });
+
+  it('a server that ignores Range (200 with the whole blob): downloaded once, then served from it', async () => {
+    const d = layout();
+    await control({ mode: { ignoreRange: true } });
+    const o = ovl(`plugins=stargz,lowerdir=${layerOf(`${base}/blobs/l.esgz?toc=${toc}`)}`, d.m);
+    sameAsSource(d.m);
+    const log = await requests();
+    expect(log.filter((r) => r.status === 200 && r.bytes === fs.statSync(join(blobs, 'l.esgz')).size)).toHaveLength(1);
+    o.unmount();
+    await control({});
+  });
+
+  it('several ranges go in one multi-range request; a server that refuses those is asked one range at a time', async () => {
+    const { HttpBlob } = await import('../dist/stargz/http.js');
+    const file = fs.readFileSync(join(blobs, 'l.esgz'));
+    for (const nomulti of [false, true]) {
+      await control({ mode: { nomulti } });
+      const b = await HttpBlob.open(`${base}/blobs/l.esgz`);
+      const ranges: [number, number][] = [[10, 100], [5000, 3000], [200_000, 70_000]];
+      for (let round = 0; round < 2; round++) {
+        const got = await b.readRanges(ranges);
+        got.forEach((g, i) => expect(g.equals(file.subarray(ranges[i][0], ranges[i][0] + ranges[i][1]))).toBe(true));
+      }
+      const log = (await requests()).filter((r) => r.range);
+      const multi = log.filter((r) => (r.range ?? '').includes(','));
+      if (nomulti) {
+        expect(multi.map((r) => r.status)).toEqual([400]); // refused once, never asked again
+        expect(log.filter((r) => r.status === 206)).toHaveLength(6);
+      } else {
+        expect(multi.map((r) => r.status)).toEqual([206, 206]);
+      }
+      b.close();
+    }
+    await control({});
+  });
+
+  it('a read that needs chunks on both sides of a cached one fetches them with one multi-range request', async () => {
+    const d = layout();
+    const r = build(src, join(blobs, 'small-chunks.esgz'), ['--chunk-size', '16384']);
+    await control({});
+    const o = ovl(`plugins=stargz,lowerdir=${layerOf(`${base}/blobs/small-chunks.esgz?toc=${r.tocDigest}&prefetch=0`)}`, d.m);
+    // one 16 KiB chunk in the middle (O_DIRECT: exactly that read), then the whole file through the page cache
+    sh(`dd if=${d.m}/a/b/big of=/dev/null bs=16384 skip=10 count=1 iflag=direct status=none`);
+    expect(sha(join(d.m, 'a/b/big'))).toBe(sha(join(src, 'a/b/big')));
+    const multi = (await requests()).filter((x) => (x.range ?? '').includes(','));
+    expect(multi.length).toBeGreaterThan(0);
+    expect(multi.every((x) => x.status === 206)).toBe(true);
+    o.unmount();
+  });
+
+  it('Bearer-token auth from a WWW-Authenticate challenge, with and without Basic credentials for the token', async () => {
+    const d = layout();
+    await control({});
+    let o = ovl(`plugins=stargz,lowerdir=${layerOf(`${base}/auth/blobs/l.esgz?toc=${toc}`)}`, d.m);
+    expect(fs.readFileSync(join(d.m, 'c/hello'), 'utf8')).toBe('hello\n');
+    o.unmount();
+    expect((await requests()).some((r) => r.path === '/token')).toBe(true);
+    await control({ mode: { basicToken: true } });
+    const bad = spawnSync(process.execPath, [BIN, '-o', `plugins=stargz,lowerdir=${layerOf(`${base}/auth/blobs/l.esgz`)}`, d.m], { encoding: 'utf8', env: { ...process.env, TSFUSE_REGISTRY_AUTH: 'user:wrong' } });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/token from http:\/\/127\.0\.0\.1:\d+\/token: HTTP 401/)]);
+    expect(isMounted(d.m)).toBe(false);
+    o = ovl(`plugins=stargz,lowerdir=${layerOf(`${base}/auth/blobs/l.esgz?toc=${toc}`)}`, d.m, { TSFUSE_REGISTRY_AUTH: 'user:secret' });
+    sameAsSource(d.m);
+    o.unmount();
+    await control({});
+  });
+
+  it('a registry reference (docker://): manifest, layer index, TOC digest from the layer annotation', async () => {
+    const d = layout();
+    const other = build(join(src, 'c'), join(blobs, 'other.esgz'));
+    const main = { digest: `sha256:${sha(join(blobs, 'l.esgz'))}`, size: fs.statSync(join(blobs, 'l.esgz')).size };
+    const manifest = (annot: string) => ({
+      schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: other.blobDigest, size: 2 },
+      layers: [
+        { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: other.blobDigest, size: other.size, annotations: { 'containerd.io/snapshot/stargz/toc.digest': other.tocDigest } },
+        { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...main, annotations: { 'containerd.io/snapshot/stargz/toc.digest': annot } },
+      ],
+    });
+    fs.writeFileSync(join(blobs, 'registry.json'), JSON.stringify({
+      manifests: { 'test/img:v1': manifest(toc), 'test/img:lying': manifest(`sha256:${'2'.repeat(64)}`) },
+      blobs: { [main.digest]: 'l.esgz', [other.blobDigest]: 'other.esgz' },
+    }));
+    await control({});
+    const host = base.replace('http://', '');
+    let o = ovl(`plugins=stargz,lowerdir=${layerOf(`docker://${host}/test/img:v1`)}`, d.m, { TSFUSE_DAEMON_LOG: d.log });
+    sameAsSource(d.m);
+    o.unmount();
+    expect(fs.readFileSync(d.log, 'utf8')).toContain(`layer 1 of 2, TOC digest ${toc} from the manifest`);
+    o = ovl(`plugins=stargz,lowerdir=${layerOf(`docker://${host}/test/img:v1?layer=0`)}`, d.m);
+    expect(fs.readdirSync(d.m)).toEqual(['hello']);
+    o.unmount();
+    for (const [ref, msg] of [
+      [`docker://${host}/test/img:lying`, /TOC digest mismatch: expected sha256:2{64}/],
+      [`docker://${host}/test/img:v1?layer=5`, /layer=5: the image has layers 0 to 1/],
+      [`docker://${host}/test/img:nope`, /no such manifest/],
+    ] as [string, RegExp][]) {
+      const r = spawnSync(process.execPath, [BIN, '-o', `plugins=stargz,lowerdir=${layerOf(ref)}`, d.m], { encoding: 'utf8' });
+      expect(r.status, ref).toBe(1);
+      expect(r.stderr.trim().split('\n'), ref).toEqual([expect.stringMatching(msg)]);
+    }
+  });
+});
+
+describe('a real registry (docker-registry) on 127.0.0.1', () => {
+  async function startRegistry(auth: boolean): Promise<{ url: string; headers: Record<string, string> }> {
+    const dir = tempDir('tsfuse-registry-');
+    const port = await freePort();
+    const htpasswd = join(dir, 'htpasswd');
+    if (auth) sh(`htpasswd -Bbn tsfuse s3cret > ${htpasswd}`);
+    fs.writeFileSync(join(dir, 'config.yml'), [
+      'version: 0.1', 'log:', '  level: error', 'storage:', '  filesystem:', `    rootdirectory: ${dir}/data`,
+      'http:', `  addr: 127.0.0.1:${port}`,
+      ...(auth ? ['auth:', '  htpasswd:', '    realm: tsfuse-test', `    path: ${htpasswd}`] : []),
+    ].join('\n') + '\n');
+    const c = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
+    children.push(c);
+    const url = `http://127.0.0.1:${port}`;
+    for (let i = 0; ; i++) {
+      try { const r = await fetch(`${url}/v2/`); if (r.status === 200 || r.status === 401) break; } catch { /* not up yet */ }
+      if (i > 200) throw new Error('docker-registry did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return { url, headers: auth ? { authorization: `Basic ${Buffer.from('tsfuse:s3cret').toString('base64')}` } : {} };
+  }
+
+  async function push(reg: { url: string; headers: Record<string, string> }, repo: string, tag: string, blob: string, tocDigest: string): Promise<void> {
+    const upload = async (data: Buffer): Promise<string> => {
+      const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+      const start = await fetch(`${reg.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: reg.headers });
+      expect(start.status).toBe(202);
+      const loc = new URL(start.headers.get('location')!, reg.url);
+      loc.searchParams.set('digest', digest);
+      const put = await fetch(loc, { method: 'PUT', body: data, headers: { ...reg.headers, 'content-type': 'application/octet-stream' } });
+      expect(put.status).toBe(201);
+      return digest;
+    };
+    const data = fs.readFileSync(blob);
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+    const m = {
+      schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: await upload(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: await upload(data), size: data.length, annotations: { 'containerd.io/snapshot/stargz/toc.digest': tocDigest } }],
+    };
+    const r = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', body: JSON.stringify(m), headers: { ...reg.headers, 'content-type': m.mediaType } });
+    expect(r.status).toBe(201);
+  }
+
+  it('anonymous: docker://127.0.0.1:PORT/repo:tag mounts lazily and verified', async () => {
+    const reg = await startRegistry(false);
+    await push(reg, 'tsfuse/lazy', 'v1', join(blobs, 'l.esgz'), toc);
+    const d = layout();
+    const o = ovl(`plugins=stargz,lowerdir=${layerOf(`docker://${reg.url.slice(7)}/tsfuse/lazy:v1`)}`, d.m, { TSFUSE_DAEMON_LOG: d.log });
+    sameAsSource(d.m);
+    o.unmount();
+    expect(fs.readFileSync(d.log, 'utf8')).toMatch(/chunks verified/);
+  });
+
+  it('with htpasswd auth: credentials from TSFUSE_REGISTRY_AUTH or a docker config.json; none is a one-line 401', async () => {
+    const reg = await startRegistry(true);
+    await push(reg, 'tsfuse/private', 'v1', join(blobs, 'l.esgz'), toc);
+    const d = layout();
+    const ref = `docker://${reg.url.slice(7)}/tsfuse/private:v1`;
+    const none = spawnSync(process.execPath, [BIN, '-o', `plugins=stargz,lowerdir=${layerOf(ref)}`, d.m], { encoding: 'utf8', env: { ...process.env, HOME: d.base } });
+    expect(none.status).toBe(1);
+    expect(none.stderr.trim().split('\n')).toEqual([expect.stringMatching(/HTTP 401 unauthorized \(no credentials/)]);
+    let o = ovl(`plugins=stargz,lowerdir=${layerOf(ref)}`, d.m, { TSFUSE_REGISTRY_AUTH: 'tsfuse:s3cret' });
+    sameAsSource(d.m);
+    o.unmount();
+    const cfg = join(d.base, 'docker');
+    fs.mkdirSync(cfg);
+    fs.writeFileSync(join(cfg, 'config.json'), JSON.stringify({ auths: { [reg.url.slice(7)]: { auth: Buffer.from('tsfuse:s3cret').toString('base64') } } }));
+    o = ovl(`plugins=stargz,lowerdir=${layerOf(ref)}`, d.m, { DOCKER_CONFIG: cfg });
+    expect(fs.readFileSync(join(d.m, 'c/hello'), 'utf8')).toBe('hello\n');
+    o.unmount();
+  });
+});
+
