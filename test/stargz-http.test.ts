@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isMounted, pidAlive, ROOT, sh, shr, tempDir } from './helpers.js';
+import { isMounted, pidAlive, ROOT, sh, shr, tempDir, waitFor } from './helpers.js';
 import { BIN, ovl } from './ovl-mount.js';
 
 const TSFUSE = join(ROOT, 'bin/tsfuse');
@@ -224,6 +224,73 @@ describe('HTTP blob sources', () => {
       expect(r.status, ref).toBe(1);
       expect(r.stderr.trim().split('\n'), ref).toEqual([expect.stringMatching(msg)]);
     }
+  });
+});
+
+describe('the chunk cache and background fetch', () => {
+  const served = async () => (await requests()).filter((r) => r.path.startsWith('/blobs/')).reduce((n, r) => n + (r.bytes ?? 0), 0);
+
+  it('is shared across mounts: a second mount reads from disk what the first fetched', async () => {
+    const d = layout();
+    const cache = join(d.base, 'cache');
+    const el = layerOf(`${base}/blobs/l.esgz?toc=${toc}&prefetch=0&cache=${cache}`);
+    await control({});
+    let o = ovl(`plugins=stargz,lowerdir=${el}`, d.m);
+    expect(sha(join(d.m, 'a/f1'))).toBe(sha(join(src, 'a/f1')));
+    o.unmount();
+    expect(await served()).toBeGreaterThan(250_000);
+    await control({});
+    o = ovl(`plugins=stargz,lowerdir=${el}`, d.m);
+    expect(sha(join(d.m, 'a/f1'))).toBe(sha(join(src, 'a/f1')));
+    o.unmount();
+    expect(await served()).toBeLessThan(20_000); // the footer and the TOC only
+  });
+
+  it('a damaged cache file is dropped and fetched again; cache_max bounds the cache', async () => {
+    const d = layout();
+    const cache = join(d.base, 'cache');
+    const el = (extra = '') => layerOf(`${base}/blobs/l.esgz?toc=${toc}&prefetch=0&cache=${cache}${extra}`);
+    let o = ovl(`plugins=stargz,lowerdir=${el()}`, d.m);
+    sha(join(d.m, 'c/hello'));
+    o.unmount();
+    const files = sh(`find ${cache} -type f -path '*/[0-9a-f][0-9a-f]/*'`).trim().split('\n');
+    for (const f of files) fs.writeFileSync(f, 'garbage');
+    o = ovl(`plugins=stargz,lowerdir=${el()}`, d.m, { TSFUSE_DAEMON_LOG: d.log });
+    expect(fs.readFileSync(join(d.m, 'c/hello'), 'utf8')).toBe('hello\n');
+    o.unmount();
+    expect(fs.readFileSync(d.log, 'utf8')).toMatch(/chunk cache: [0-9a-f]{64} is damaged; dropped/);
+    o = ovl(`plugins=stargz,lowerdir=${el('&cache_max=400000')}`, d.m);
+    sameAsSource(d.m);
+    o.unmount();
+    const size = Number(sh(`find ${cache} -type f -path '*/[0-9a-f][0-9a-f]/*' -printf '%s\n' | awk '{s+=$1} END {print s+0}'`));
+    expect(size).toBeGreaterThan(0);
+    expect(size).toBeLessThanOrEqual(400_000);
+  });
+
+  it('bgfetch=1 fetches the whole blob into the cache while idle; afterwards reads need no network', async () => {
+    const d = layout();
+    const cache = join(d.base, 'cache');
+    await control({});
+    const o = ovl(`plugins=stargz,lowerdir=${layerOf(`${base}/blobs/l.esgz?toc=${toc}&prefetch=0&bgfetch=1&cache=${cache}`)}`, d.m, { TSFUSE_DAEMON_LOG: d.log });
+    waitFor(() => fs.readFileSync(d.log, 'utf8').includes('background fetch: complete'), 30_000, 'the background fetch');
+    await control({});
+    sameAsSource(d.m);
+    expect(await served()).toBe(0);
+    o.unmount();
+    expect(fs.readFileSync(d.log, 'utf8')).toMatch(/background fetch: \d+ % of/);
+  });
+
+  it('tsfuse stargz fetch fills the cache with a progress display; a second run fetches only the TOC', () => {
+    const d = layout();
+    const cache = join(d.base, 'cache');
+    const run = () => spawnSync(process.execPath, [TSFUSE, 'stargz', 'fetch', `${base}/blobs/l.esgz`, '--cache', cache, '--toc', toc], { encoding: 'utf8' });
+    const first = run();
+    expect(first.status).toBe(0);
+    expect(first.stderr).toMatch(/100 %/);
+    const n1 = Number(/fetched (\d+) bytes/.exec(first.stdout)![1]);
+    expect(n1).toBeGreaterThan(fs.statSync(join(src, 'a/b/big')).size);
+    const second = run();
+    expect(Number(/fetched (\d+) bytes/.exec(second.stdout)![1])).toBeLessThan(20_000);
   });
 });
 

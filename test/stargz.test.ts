@@ -150,7 +150,7 @@ describe('eStargz we build', () => {
   it('tsfuse mount --stargz mounts a blob by itself, read-only or with an upper', () => {
     const d = layout();
     const r = build(src, join(d.base, 'c.esgz'));
-    const m = tsfuse(['mount', '--stargz', join(d.base, 'c.esgz'), d.m, '-o', `toc=${r.tocDigest}`]);
+    const m = tsfuse(['mount', '--stargz', join(d.base, 'c.esgz'), d.m, '-o', `toc=${r.tocDigest},cache=${d.base}/cache`]);
     expect(m.stderr).toBe('');
     expect(m.status).toBe(0);
     try {
@@ -159,6 +159,8 @@ describe('eStargz we build', () => {
     } finally {
       sh(`fusermount3 -u ${d.m}`);
     }
+    // what was read is in the chunk cache, by digest
+    expect(sh(`find ${d.base}/cache -type f -path '*/[0-9a-f][0-9a-f]/*' | wc -l`).trim()).not.toBe('0');
   });
 });
 

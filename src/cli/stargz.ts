@@ -4,7 +4,8 @@
  */
 import type { Command } from 'commander';
 import * as fs from 'node:fs';
-import { openSource } from '../plugins/builtin/stargz.js';
+import { resolve } from 'node:path';
+import { cacheFor, openSource } from '../plugins/builtin/stargz.js';
 import { buildEstargz, DEFAULT_CHUNK_SIZE } from '../stargz/build.js';
 import { StargzLayer } from '../stargz/reader.js';
 
@@ -65,6 +66,32 @@ export function stargzCommands(p: Command): void {
           `TOC digest    ${tocDigest}\nentries       ${index.nodes.size} (${index.files.length} regular files, ${bytes} bytes, ${chunks} chunks)\n` +
           `prefetch      ${index.noPrefetch ? 'none (.no.prefetch.landmark)' : index.prefetchEnd ? `${index.prefetchEnd} bytes (.prefetch.landmark)` : 'no landmark'}\n`);
         await layer.close();
+      } catch (e) { fail(e); }
+    });
+  s.command('fetch')
+    .description('fetch a whole blob into the chunk cache (what bgfetch=1 does in the background), with progress')
+    .argument('<source>', 'blob path, file://, http(s):// or docker:// reference')
+    .requiredOption('--cache <dir>', 'the chunk cache directory')
+    .option('--toc <digest>', 'expected TOC digest (sha256:…)')
+    .action(async (source: string, o: { cache: string; toc?: string }) => {
+      try {
+        const src = await openSource(o.toc ? `${source}${source.includes('?') ? '&' : '?'}toc=${o.toc}` : source);
+        const cache = cacheFor(new URLSearchParams({ cache: resolve(o.cache) }), '', () => {});
+        const layer = await StargzLayer.open(src.blob, { tocDigest: src.tocDigest, prefetch: false, cache });
+        const tty = process.stderr.isTTY;
+        let last = -1;
+        const t0 = Date.now();
+        const ok = await layer.fetchAll({
+          onProgress: ({ done, total }) => {
+            const pct = Math.floor((100 * done) / Math.max(1, total));
+            if (tty) process.stderr.write(`\r${pct.toString().padStart(3)} %  ${(done / 2 ** 20).toFixed(1)} / ${(total / 2 ** 20).toFixed(1)} MiB`);
+            else if (pct >= last + 10) { last = pct - (pct % 10); process.stderr.write(`${pct} %\n`); }
+          },
+        });
+        if (tty) process.stderr.write('\n');
+        await layer.close();
+        if (!ok) throw new Error('the fetch did not complete (see the messages above)');
+        process.stdout.write(`fetched ${src.blob.fetched} bytes in ${((Date.now() - t0) / 1000).toFixed(1)} s; cache ${resolve(o.cache)} holds ${cache!.size} bytes\n`);
       } catch (e) { fail(e); }
     });
   s.command('verify')

@@ -4,7 +4,8 @@
  */
 import { Command } from 'commander';
 import * as fs from 'node:fs';
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { MemFS } from '../examples/memfs.js';
 import { LoopbackFS } from '../examples/loopback.js';
 import type { FileSystem } from '../fuse/api.js';
@@ -49,6 +50,12 @@ function takeSessionOptions(m: Map<string, string | true>, debug: boolean, log: 
   return o;
 }
 
+/** Where `tsfuse mount --stargz` keeps chunks unless told: /var/cache as root, else the XDG cache dir. */
+function defaultCacheDir(): string {
+  if (isRoot()) return '/var/cache/tsfuse/stargz';
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tsfuse/stargz');
+}
+
 async function mountCommand(kind: string, args: string[], flags: MountFlags): Promise<void> {
   const log = (l: string) => { if (flags.debug || flags.foreground || flags.log) process.stderr.write(`${PROG}: ${l}\n`); };
   let make: () => Promise<FileSystem>, mountpoint: string;
@@ -76,10 +83,15 @@ async function mountCommand(kind: string, args: string[], flags: MountFlags): Pr
       if (args.length !== 2) throw new OptionError('usage: tsfuse mount stargz SOURCE MOUNTPOINT (or tsfuse mount --stargz SOURCE MOUNTPOINT)');
       const take = (k: string) => { const v = opts.get(k); opts.delete(k); return v === true ? undefined : v; };
       const [upperdir, workdir, toc] = [take('upperdir'), take('workdir'), take('toc')];
+      // the chunk cache: -o cache=DIR (cache=0: none), by default the user's cache directory
+      const params = new URLSearchParams();
+      if (toc) params.set('toc', toc);
+      for (const k of ['cache', 'cache_max', 'bgfetch', 'layer', 'insecure', 'prefetch']) { const v = take(k); if (v !== undefined) params.set(k, v); }
+      if (!params.has('cache')) params.set('cache', defaultCacheDir());
       if ((upperdir === undefined) !== (workdir === undefined)) throw new OptionError('upperdir= and workdir= go together');
       // a path is made absolute here: the daemon does not keep our working directory
       const given = /^[a-z][a-z0-9+.-]*:\/\//i.test(args[0]) ? args[0] : resolve(args[0]);
-      const source = toc ? `${given}${given.includes('?') ? '&' : '?'}toc=${toc}` : given;
+      const source = `${given}${given.includes('?') ? '&' : '?'}${params}`;
       const { createOverlay } = await import('../overlay/index.js');
       // a lazy lower layer (the stargz plugin), read-only or under an upper
       make = () => createOverlay({ lowerdirs: [`//stargz/${Buffer.from(source).toString('base64url')}/`], plugins: ['stargz'], upperdir, workdir }, log);

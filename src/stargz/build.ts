@@ -21,7 +21,7 @@ import * as zlib from 'node:zlib';
 import * as tar from 'tar-stream';
 import { DirectoryLayer } from '../layers/directory.js';
 import { estargzFooter, LANDMARK_BYTE, NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, TOC_TAR_NAME, type TocEntryJson } from './format.js';
-import { sha256 } from './reader.js';
+import { sha256 } from './digest.js';
 import { encodeHeader, pad512, type TarMeta, type TarType } from './tar-header.js';
 import { cleanName } from './toc.js';
 

@@ -7,11 +7,13 @@
  * right after open. A digest mismatch is EIO plus a log line, never wrong
  * bytes.
  */
-import { createHash } from 'node:crypto';
 import { FuseError } from '../fuse/errors.js';
 import type { LayerDirent } from '../layers/types.js';
 import type { DataSource, DataSourceStat } from '../plugins/api.js';
 import type { BlobReader } from './blob.js';
+import type { ChunkCache } from './cache.js';
+import { sha256 } from './digest.js';
+export { sha256 };
 import { codecOf, decodeToc, decodeWindow, type Codec } from './decompress.js';
 import { FOOTER_PROBE, FormatError, MAX_TOC_BYTES, parseFooter, type Footer, type TocJson } from './format.js';
 import { TocIndex, type Chunk, type TocNode } from './toc.js';
@@ -29,9 +31,12 @@ export interface StargzOptions {
   cacheBytes?: number;
   /** fetch the prioritized files at open (default true) */
   prefetch?: boolean;
+  /** the on-disk chunk cache, shared by mounts */
+  cache?: ChunkCache;
+  /** fetch the whole blob into the cache in the background while no reads come in */
+  background?: boolean;
 }
 
-export const sha256 = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** A byte-bounded LRU of buffers. */
 class Lru {
@@ -56,6 +61,11 @@ class Lru {
       this.bytes -= b.length;
     }
   }
+}
+
+/** What a chunk's bytes must hash to: its chunkDigest, or the file digest for a file of one chunk. */
+function digestOf(n: TocNode, c: Chunk): string | undefined {
+  return c.digest ?? (n.chunks!.length === 1 ? n.digest : undefined);
 }
 
 export interface OpenedToc { footer: Footer; json: Buffer; tocDigest: string; index: TocIndex }
@@ -89,10 +99,18 @@ export class StargzLayer implements DataSource {
   stats = { chunks: 0, cacheHits: 0, verified: 0 };
   prefetched: Promise<void> = Promise.resolve();
 
+  private readonly disk: ChunkCache | undefined;
+  /** when the last on-demand read came in (background fetching waits for quiet) */
+  private lastRead = 0;
+  private closed = false;
+  /** background fetch progress: compressed bytes of chunks present / of all chunks */
+  progress = { done: 0, total: 0, finished: false };
+
   private constructor(readonly blob: BlobReader, readonly toc: OpenedToc, private readonly verifyAll: boolean, opts: StargzOptions) {
     this.codec = codecOf(toc.footer.format);
     this.cache = new Lru(opts.cacheBytes ?? 64 << 20);
     this.log = opts.log ?? (() => {});
+    this.disk = opts.cache;
   }
 
   static async open(blob: BlobReader, opts: StargzOptions = {}): Promise<StargzLayer> {
@@ -108,6 +126,7 @@ export class StargzLayer implements DataSource {
     }
     const layer = new StargzLayer(blob, toc, !!opts.tocDigest, opts);
     if (opts.prefetch !== false && toc.index.prefetchEnd > 0) layer.prefetched = layer.prefetch().catch((e) => layer.log(`prefetch failed: ${(e as Error).message}`));
+    if (opts.background) void layer.prefetched.then(() => layer.fetchAll({ whenIdle: true }));
     return layer;
   }
 
@@ -150,6 +169,7 @@ export class StargzLayer implements DataSource {
   }
 
   async read(path: string, offset: number, length: number): Promise<Buffer> {
+    this.lastRead = Date.now();
     const n = this.node(path);
     if (n.type !== 'reg') throw new FuseError('EISDIR');
     const end = Math.min(n.size, offset + length);
@@ -162,7 +182,7 @@ export class StargzLayer implements DataSource {
     let last = first;
     while (last < chunks.length && chunks[last].fileOffset < end) last++;
     const wanted = chunks.slice(first, last);
-    const compressed = await this.fetchMissing(wanted);
+    const compressed = await this.fetchMissing(n, wanted);
     const parts: Promise<void>[] = [];
     for (const c of wanted) {
       parts.push(this.chunkData(path, n, c, compressed.get(c)).then((data) => {
@@ -187,7 +207,13 @@ export class StargzLayer implements DataSource {
     if (hit) { this.stats.cacheHits++; return Promise.resolve(hit); }
     const going = this.inflight.get(k);
     if (going) return going;
+    const want = digestOf(n, c);
     const p = (async () => {
+      const kept = this.disk?.get(want);
+      if (kept && kept.length === c.size) {
+        this.cache.put(k, kept);
+        return kept;
+      }
       const src = compressed ?? await this.blob.read(c.offset, c.end - c.offset);
       let data: Buffer;
       try {
@@ -196,7 +222,6 @@ export class StargzLayer implements DataSource {
         this.log(`${this.blob.name}: ${path} at ${c.fileOffset}: ${(e as Error).message}`);
         throw new FuseError('EIO', `${path}: ${(e as Error).message}`);
       }
-      const want = c.digest ?? (n.chunks!.length === 1 ? n.digest : undefined);
       if (want) {
         const got = sha256(data);
         if (got !== want) {
@@ -208,6 +233,7 @@ export class StargzLayer implements DataSource {
         throw new FuseError('EIO', `${path}: no digest to verify`);
       }
       this.cache.put(k, data);
+      if (want) this.disk?.put(want, data);
       return data;
     })();
     this.inflight.set(k, p);
@@ -220,9 +246,9 @@ export class StargzLayer implements DataSource {
    * fetched, in as few requests as the source allows: contiguous ranges
    * merged, separate ones in one multi-range request.
    */
-  private async fetchMissing(chunks: Chunk[]): Promise<Map<Chunk, Buffer>> {
+  private async fetchMissing(n: TocNode, chunks: Chunk[]): Promise<Map<Chunk, Buffer>> {
     const out = new Map<Chunk, Buffer>();
-    const missing = chunks.filter((c) => !c.zeros && !this.cache.has(this.key(c)) && !this.inflight.has(this.key(c)));
+    const missing = chunks.filter((c) => !c.zeros && !this.cache.has(this.key(c)) && !this.inflight.has(this.key(c)) && !this.disk?.has(digestOf(n, c)));
     if (missing.length < 2 || !this.blob.readRanges) return out;
     const groups: { start: number; end: number; chunks: Chunk[] }[] = [];
     for (const c of [...missing].sort((a, b) => a.offset - b.offset)) {
@@ -250,7 +276,62 @@ export class StargzLayer implements DataSource {
     this.log(`${this.blob.name}: prefetched ${n} chunk(s), ${end} bytes, in ${Date.now() - t0} ms`);
   }
 
+  /**
+   * Fetches every chunk not in the disk cache yet, a few MiB per request
+   * (with whenIdle: only while no on-demand read came in for a second);
+   * logs progress every 10 %. Needs the disk cache (the memory cache is not
+   * for whole blobs). True when everything is in the cache.
+   */
+  async fetchAll(opts: { whenIdle?: boolean; onProgress?: (p: { done: number; total: number }) => void } = {}): Promise<boolean> {
+    if (!this.disk) { this.log('background fetch needs the disk cache; not started'); return false; }
+    const todo: { path: string; node: TocNode; c: Chunk }[] = [];
+    for (const { path, node } of this.toc.index.files) for (const c of node.chunks ?? []) if (!c.zeros) todo.push({ path, node, c });
+    todo.sort((a, b) => a.c.offset - b.c.offset);
+    const digestOfTask = (t: { node: TocNode; c: Chunk }) => digestOf(t.node, t.c);
+    this.progress.total = todo.reduce((n, t) => n + t.c.end - t.c.offset, 0);
+    let reported = 0, failures = 0;
+    for (let i = 0; i < todo.length && !this.closed;) {
+      if (opts.whenIdle && Date.now() - this.lastRead < 1000) { await new Promise((r) => setTimeout(r, 250)); continue; }
+      // the next run of missing chunks, up to 4 MiB compressed
+      const group: typeof todo = [];
+      while (i < todo.length) {
+        const t = todo[i];
+        if (this.disk.has(digestOfTask(t)) || !digestOfTask(t)) { this.progress.done += t.c.end - t.c.offset; i++; continue; }
+        if (group.length && (t.c.offset !== group[group.length - 1].c.end || t.c.end - group[0].c.offset > 4 << 20)) break;
+        group.push(t);
+        i++;
+      }
+      if (!group.length) continue;
+      for (;;) {
+        try {
+          const start = group[0].c.offset, area = await this.blob.read(start, group[group.length - 1].c.end - start);
+          for (const t of group) {
+            const data = await decodeWindow(this.codec, area.subarray(t.c.offset - start, t.c.end - start), t.c.innerOffset, t.c.size);
+            if (sha256(data) !== digestOfTask(t)) throw new Error(`${t.path} at ${t.c.fileOffset}: chunk digest mismatch`);
+            this.disk.put(digestOfTask(t), data);
+          }
+          this.progress.done += group.reduce((n, t) => n + t.c.end - t.c.offset, 0);
+          failures = 0;
+          break;
+        } catch (e) {
+          this.log(`background fetch: ${(e as Error).message}`);
+          if (++failures >= 5) { this.log('background fetch: stopped after 5 failures in a row'); return false; }
+          await new Promise((r) => setTimeout(r, 1000 * failures));
+          if (this.closed) return false;
+        }
+      }
+      opts.onProgress?.(this.progress);
+      const pct = Math.floor((100 * this.progress.done) / Math.max(1, this.progress.total));
+      if (pct >= reported + 10) { reported = pct - (pct % 10); this.log(`background fetch: ${pct} % of ${this.blob.name}`); }
+    }
+    if (this.closed) return false;
+    this.progress.finished = true;
+    this.log(`background fetch: complete (${this.blob.name} is in the cache)`);
+    return true;
+  }
+
   close(): Promise<void> | void {
+    this.closed = true;
     const pct = this.blob.size ? ((100 * this.blob.fetched) / this.blob.size).toFixed(1) : '0';
     this.log(`${this.blob.name}: fetched ${this.blob.fetched} of ${this.blob.size} bytes (${pct} %), ${this.stats.verified} chunks verified`);
     return this.blob.close();
