@@ -9,11 +9,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMounted, pidAlive, ROOT, sh, shr, tempDir, waitFor } from './helpers.js';
 import { BIN, ovl } from './ovl-mount.js';
+import { pushLayer, startRegistry } from './registry.js';
 
 const TSFUSE = join(ROOT, 'bin/tsfuse');
 const work = tempDir('tsfuse-sgz-http-');
@@ -28,10 +28,6 @@ let toc = '';
 afterAll(() => {
   for (const c of children) if (c.pid && pidAlive(c.pid)) c.kill('SIGKILL');
 });
-
-function freePort(): Promise<number> {
-  return new Promise((res) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => res(p)); }); });
-}
 
 async function control(body: unknown): Promise<void> {
   const r = await fetch(`${base}/_faults`, { method: 'POST', body: JSON.stringify(body) });
@@ -295,64 +291,27 @@ describe('the chunk cache and background fetch', () => {
 });
 
 describe('a real registry (docker-registry) on 127.0.0.1', () => {
-  async function startRegistry(auth: boolean): Promise<{ url: string; headers: Record<string, string> }> {
-    const dir = tempDir('tsfuse-registry-');
-    const port = await freePort();
-    const htpasswd = join(dir, 'htpasswd');
-    if (auth) sh(`htpasswd -Bbn tsfuse s3cret > ${htpasswd}`);
-    fs.writeFileSync(join(dir, 'config.yml'), [
-      'version: 0.1', 'log:', '  level: error', 'storage:', '  filesystem:', `    rootdirectory: ${dir}/data`,
-      'http:', `  addr: 127.0.0.1:${port}`,
-      ...(auth ? ['auth:', '  htpasswd:', '    realm: tsfuse-test', `    path: ${htpasswd}`] : []),
-    ].join('\n') + '\n');
-    const c = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
-    children.push(c);
-    const url = `http://127.0.0.1:${port}`;
-    for (let i = 0; ; i++) {
-      try { const r = await fetch(`${url}/v2/`); if (r.status === 200 || r.status === 401) break; } catch { /* not up yet */ }
-      if (i > 200) throw new Error('docker-registry did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return { url, headers: auth ? { authorization: `Basic ${Buffer.from('tsfuse:s3cret').toString('base64')}` } : {} };
-  }
-
-  async function push(reg: { url: string; headers: Record<string, string> }, repo: string, tag: string, blob: string, tocDigest: string): Promise<void> {
-    const upload = async (data: Buffer): Promise<string> => {
-      const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
-      const start = await fetch(`${reg.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: reg.headers });
-      expect(start.status).toBe(202);
-      const loc = new URL(start.headers.get('location')!, reg.url);
-      loc.searchParams.set('digest', digest);
-      const put = await fetch(loc, { method: 'PUT', body: data, headers: { ...reg.headers, 'content-type': 'application/octet-stream' } });
-      expect(put.status).toBe(201);
-      return digest;
-    };
-    const data = fs.readFileSync(blob);
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-    const m = {
-      schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: await upload(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: await upload(data), size: data.length, annotations: { 'containerd.io/snapshot/stargz/toc.digest': tocDigest } }],
-    };
-    const r = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', body: JSON.stringify(m), headers: { ...reg.headers, 'content-type': m.mediaType } });
-    expect(r.status).toBe(201);
-  }
+  const start = async (auth: boolean) => {
+    const reg = await startRegistry(tempDir('tsfuse-registry-'), auth);
+    children.push(reg.proc);
+    return reg;
+  };
 
   it('anonymous: docker://127.0.0.1:PORT/repo:tag mounts lazily and verified', async () => {
-    const reg = await startRegistry(false);
-    await push(reg, 'tsfuse/lazy', 'v1', join(blobs, 'l.esgz'), toc);
+    const reg = await start(false);
+    await pushLayer(reg, 'tsfuse/lazy', 'v1', join(blobs, 'l.esgz'), toc);
     const d = layout();
-    const o = ovl(`plugins=stargz,lowerdir=${layerOf(`docker://${reg.url.slice(7)}/tsfuse/lazy:v1`)}`, d.m, { TSFUSE_DAEMON_LOG: d.log });
+    const o = ovl(`plugins=stargz,lowerdir=${layerOf(`docker://${reg.host}/tsfuse/lazy:v1`)}`, d.m, { TSFUSE_DAEMON_LOG: d.log });
     sameAsSource(d.m);
     o.unmount();
     expect(fs.readFileSync(d.log, 'utf8')).toMatch(/chunks verified/);
   });
 
   it('with htpasswd auth: credentials from TSFUSE_REGISTRY_AUTH or a docker config.json; none is a one-line 401', async () => {
-    const reg = await startRegistry(true);
-    await push(reg, 'tsfuse/private', 'v1', join(blobs, 'l.esgz'), toc);
+    const reg = await start(true);
+    await pushLayer(reg, 'tsfuse/private', 'v1', join(blobs, 'l.esgz'), toc);
     const d = layout();
-    const ref = `docker://${reg.url.slice(7)}/tsfuse/private:v1`;
+    const ref = `docker://${reg.host}/tsfuse/private:v1`;
     const none = spawnSync(process.execPath, [BIN, '-o', `plugins=stargz,lowerdir=${layerOf(ref)}`, d.m], { encoding: 'utf8', env: { ...process.env, HOME: d.base } });
     expect(none.status).toBe(1);
     expect(none.stderr.trim().split('\n')).toEqual([expect.stringMatching(/HTTP 401 unauthorized \(no credentials/)]);
@@ -361,7 +320,7 @@ describe('a real registry (docker-registry) on 127.0.0.1', () => {
     o.unmount();
     const cfg = join(d.base, 'docker');
     fs.mkdirSync(cfg);
-    fs.writeFileSync(join(cfg, 'config.json'), JSON.stringify({ auths: { [reg.url.slice(7)]: { auth: Buffer.from('tsfuse:s3cret').toString('base64') } } }));
+    fs.writeFileSync(join(cfg, 'config.json'), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('tsfuse:s3cret').toString('base64') } } }));
     o = ovl(`plugins=stargz,lowerdir=${layerOf(ref)}`, d.m, { DOCKER_CONFIG: cfg });
     expect(fs.readFileSync(join(d.m, 'c/hello'), 'utf8')).toBe('hello\n');
     o.unmount();
