@@ -4,10 +4,10 @@
  * it through the distribution API.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
+import { pushLayer as push } from '../dist/stargz/registry.js';
 
 export interface Registry { url: string; host: string; headers: Record<string, string>; proc: ChildProcess; dir: string }
 
@@ -38,28 +38,8 @@ export async function startRegistry(dir: string, auth: boolean): Promise<Registr
   return { url, host: `127.0.0.1:${port}`, headers: auth ? { authorization: `Basic ${Buffer.from('tsfuse:s3cret').toString('base64')}` } : {}, proc, dir };
 }
 
-async function upload(reg: Registry, repo: string, data: Buffer): Promise<string> {
-  const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
-  const start = await fetch(`${reg.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: reg.headers });
-  if (start.status !== 202) throw new Error(`blob upload start: HTTP ${start.status}`);
-  const loc = new URL(start.headers.get('location')!, reg.url);
-  loc.searchParams.set('digest', digest);
-  const put = await fetch(loc, { method: 'PUT', body: new Uint8Array(data), headers: { ...reg.headers, 'content-type': 'application/octet-stream' } });
-  if (put.status !== 201) throw new Error(`blob upload: HTTP ${put.status}`);
-  return digest;
-}
-
 /** Pushes an image of one layer (the blob file) with its TOC digest annotation; returns the layer digest. */
 export async function pushLayer(reg: Registry, repo: string, tag: string, blob: string, tocDigest: string): Promise<string> {
-  const data = fs.readFileSync(blob);
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-  const layer = await upload(reg, repo, data);
-  const m = {
-    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: await upload(reg, repo, config), size: config.length },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer, size: data.length, annotations: { 'containerd.io/snapshot/stargz/toc.digest': tocDigest } }],
-  };
-  const r = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', body: JSON.stringify(m), headers: { ...reg.headers, 'content-type': m.mediaType } });
-  if (r.status !== 201) throw new Error(`manifest push: HTTP ${r.status}`);
-  return layer;
+  const creds = reg.headers.authorization ? { username: 'tsfuse', password: 's3cret' } : undefined;
+  return (await push(`docker://${reg.host}/${repo}:${tag}`, fs.readFileSync(blob), tocDigest, creds ? { credentials: creds } : {})).layer;
 }

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { cacheFor, openSource } from '../plugins/builtin/stargz.js';
 import { buildEstargz, DEFAULT_CHUNK_SIZE } from '../stargz/build.js';
 import { StargzLayer } from '../stargz/reader.js';
+import { pushLayer } from '../stargz/registry.js';
 
 const PROG = 'tsfuse stargz';
 
@@ -92,6 +93,21 @@ export function stargzCommands(p: Command): void {
         await layer.close();
         if (!ok) throw new Error('the fetch did not complete (see the messages above)');
         process.stdout.write(`fetched ${src.blob.fetched} bytes in ${((Date.now() - t0) / 1000).toFixed(1)} s; cache ${resolve(o.cache)} holds ${cache!.size} bytes\n`);
+      } catch (e) { fail(e); }
+    });
+  s.command('push')
+    .description('push a blob as a one-layer image (TOC digest annotated) to a registry')
+    .argument('<blob>', 'the blob file')
+    .argument('<ref>', 'docker://HOST/REPO:TAG (plain HTTP for localhost and 127.0.0.1)')
+    .option('--insecure', 'plain HTTP to another host')
+    .action(async (blob: string, ref: string, o: { insecure?: boolean }) => {
+      try {
+        const src = await openSource(blob);
+        const layer = await StargzLayer.open(src.blob, { prefetch: false });
+        const tocDigest = layer.toc.tocDigest;
+        await layer.close();
+        const r = await pushLayer(ref, fs.readFileSync(resolve(blob)), tocDigest, { insecure: o.insecure });
+        process.stdout.write(`pushed ${ref}\nlayer      ${r.layer}\nmanifest   ${r.manifest}\nTOC digest ${tocDigest}\n`);
       } catch (e) { fail(e); }
     });
   s.command('verify')

@@ -199,7 +199,7 @@ export class StargzLayer implements DataSource {
   }
 
   /** A chunk's verified bytes: from the cache, a fetch already under way, or the blob. */
-  private chunkData(path: string, n: TocNode, c: Chunk, compressed?: Buffer): Promise<Buffer> {
+  private chunkData(path: string, n: TocNode, c: Chunk, compressed?: Buffer | Promise<Buffer>): Promise<Buffer> {
     if (c.zeros) return Promise.resolve(Buffer.alloc(c.size));
     const k = this.key(c);
     const hit = this.cache.get(k);
@@ -214,7 +214,7 @@ export class StargzLayer implements DataSource {
         this.cache.put(k, kept);
         return kept;
       }
-      const src = compressed ?? await this.blob.read(c.offset, c.end - c.offset);
+      const src = compressed ? await compressed : await this.blob.read(c.offset, c.end - c.offset);
       let data: Buffer;
       try {
         data = await decodeWindow(this.codec, src, c.innerOffset, c.size);
@@ -264,15 +264,17 @@ export class StargzLayer implements DataSource {
   async prefetch(): Promise<void> {
     const end = this.toc.index.prefetchEnd;
     const t0 = Date.now();
-    const area = await this.blob.read(0, end);
-    let n = 0;
+    // every chunk of the area is "being fetched" from now on: reads of them wait for this instead of fetching again
+    const area = this.blob.read(0, end);
+    const all: Promise<Buffer>[] = [];
     for (const { path, node } of this.toc.index.files) {
       for (const c of node.chunks ?? []) {
         if (c.zeros || c.end > end) continue;
-        await this.chunkData(path, node, c, area.subarray(c.offset, c.end));
-        n++;
+        all.push(this.chunkData(path, node, c, area.then((a) => a.subarray(c.offset, c.end))));
       }
     }
+    const n = all.length;
+    await Promise.all(all);
     this.log(`${this.blob.name}: prefetched ${n} chunk(s), ${end} bytes, in ${Date.now() - t0} ms`);
   }
 

@@ -7,6 +7,7 @@
  * TSFUSE_REGISTRY_AUTH=user:password, else the `auths` entry for the host in
  * $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -93,4 +94,39 @@ export async function openRegistryLayer(ref: string, params: URLSearchParams, op
   const blob = await HttpBlob.open(new URL(`blobs/${d.digest}`, base).href, opts, client);
   if (d.size !== undefined && d.size !== blob.size) throw new BlobError(`${ref}: layer ${n} is ${blob.size} bytes, the manifest says ${d.size}`);
   return { blob, ...(tocDigest ? { tocDigest } : {}), layer: n, layers: layers.length };
+}
+
+async function upload(base: string, repo: string, headers: Record<string, string>, data: Buffer): Promise<string> {
+  const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  const start = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers });
+  if (start.status !== 202) throw new BlobError(`${base}: starting a blob upload: HTTP ${start.status}${start.status === 401 ? ' (credentials: TSFUSE_REGISTRY_AUTH or a docker config.json)' : ''}`);
+  const loc = new URL(start.headers.get('location') ?? '', base);
+  loc.searchParams.set('digest', digest);
+  const put = await fetch(loc, { method: 'PUT', body: new Uint8Array(data), headers: { ...headers, 'content-type': 'application/octet-stream' } });
+  if (put.status !== 201) throw new BlobError(`${base}: blob upload: HTTP ${put.status}`);
+  return digest;
+}
+
+/**
+ * Pushes a one-layer image: the blob as its layer (with the TOC digest
+ * annotation, so mounts verify it) and a minimal config. Registries with
+ * no auth or Basic auth (credentials as for pulling). Returns the layer digest.
+ */
+export async function pushLayer(ref: string, blob: Buffer, tocDigest: string, opts: { insecure?: boolean; credentials?: Credentials } = {}): Promise<{ layer: string; manifest: string }> {
+  const r = parseReference(ref);
+  if (!r.tag || r.digest) throw new BlobError(`${ref}: push needs a tag (docker://HOST/REPO:TAG)`);
+  const local = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(r.host);
+  const base = `${local || opts.insecure ? 'http' : 'https'}://${r.host}`;
+  const creds = opts.credentials ?? credentialsFor(r.host);
+  const headers: Record<string, string> = creds ? { authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` } : {};
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+  const layer = await upload(base, r.repo, headers, blob);
+  const m = JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: await upload(base, r.repo, headers, config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer, size: blob.length, annotations: { [TOC_ANNOTATIONS[0]]: tocDigest } }],
+  });
+  const put = await fetch(`${base}/v2/${r.repo}/manifests/${r.tag}`, { method: 'PUT', body: m, headers: { ...headers, 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+  if (put.status !== 201) throw new BlobError(`${ref}: manifest push: HTTP ${put.status}`);
+  return { layer, manifest: `sha256:${createHash('sha256').update(m).digest('hex')}` };
 }
