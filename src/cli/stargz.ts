@@ -5,10 +5,14 @@
 import type { Command } from 'commander';
 import * as fs from 'node:fs';
 import { resolve } from 'node:path';
-import { cacheFor, openSource } from '../plugins/builtin/stargz.js';
-import { buildEstargz, DEFAULT_CHUNK_SIZE } from '../stargz/build.js';
-import { StargzLayer } from '../stargz/reader.js';
-import { pushLayer } from '../stargz/registry.js';
+
+/** The stargz modules, loaded when a stargz command runs (the rest of `tsfuse` starts without them). */
+async function lib() {
+  const [plugin, build, reader, registry] = await Promise.all([
+    import('../plugins/builtin/stargz.js'), import('../stargz/build.js'), import('../stargz/reader.js'), import('../stargz/registry.js'),
+  ]);
+  return { ...plugin, ...build, ...reader, ...registry };
+}
 
 const PROG = 'tsfuse stargz';
 
@@ -30,13 +34,14 @@ export function stargzCommands(p: Command): void {
     .description('write an eStargz blob from a directory, a .tar or a .tar.gz')
     .argument('<input>', 'directory, .tar or .tar.gz')
     .argument('<output>', 'the blob to write')
-    .option('--chunk-size <bytes>', `chunk size (default ${DEFAULT_CHUNK_SIZE})`)
+    .option('--chunk-size <bytes>', 'chunk size (default 4M)')
     .option('--prioritized <paths>', 'comma-separated files to put first (prefetched at mount)')
     .option('--prioritized-file <file>', 'the same, one path per line')
     .option('--level <n>', 'gzip level 1-9 (default 9)')
     .option('--json', 'print the result as JSON')
     .action(async (input: string, output: string, o: { chunkSize?: string; prioritized?: string; prioritizedFile?: string; level?: string; json?: boolean }) => {
       try {
+        const { buildEstargz } = await lib();
         const prioritized = [
           ...(o.prioritized ? o.prioritized.split(',').filter(Boolean) : []),
           ...(o.prioritizedFile ? fs.readFileSync(o.prioritizedFile, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean) : []),
@@ -57,6 +62,7 @@ export function stargzCommands(p: Command): void {
     .option('--json', 'the TOC as JSON')
     .action(async (source: string, o: { json?: boolean }) => {
       try {
+        const { openSource, StargzLayer } = await lib();
         const src = await openSource(source);
         const layer = await StargzLayer.open(src.blob, { tocDigest: src.tocDigest, prefetch: false });
         const { footer, tocDigest, index, json } = layer.toc;
@@ -76,6 +82,7 @@ export function stargzCommands(p: Command): void {
     .option('--toc <digest>', 'expected TOC digest (sha256:…)')
     .action(async (source: string, o: { cache: string; toc?: string }) => {
       try {
+        const { openSource, StargzLayer, cacheFor } = await lib();
         const src = await openSource(o.toc ? `${source}${source.includes('?') ? '&' : '?'}toc=${o.toc}` : source);
         const cache = cacheFor(new URLSearchParams({ cache: resolve(o.cache) }), '', () => {});
         const layer = await StargzLayer.open(src.blob, { tocDigest: src.tocDigest, prefetch: false, cache });
@@ -102,6 +109,7 @@ export function stargzCommands(p: Command): void {
     .option('--insecure', 'plain HTTP to another host')
     .action(async (blob: string, ref: string, o: { insecure?: boolean }) => {
       try {
+        const { openSource, StargzLayer, pushLayer } = await lib();
         const src = await openSource(blob);
         const layer = await StargzLayer.open(src.blob, { prefetch: false });
         const tocDigest = layer.toc.tocDigest;
@@ -116,6 +124,7 @@ export function stargzCommands(p: Command): void {
     .option('--toc <digest>', 'expected TOC digest (sha256:…)')
     .action(async (source: string, o: { toc?: string }) => {
       try {
+        const { openSource, StargzLayer } = await lib();
         const src = await openSource(o.toc ? `${source}${source.includes('?') ? '&' : '?'}toc=${o.toc}` : source);
         const layer = await StargzLayer.open(src.blob, { tocDigest: src.tocDigest, prefetch: false, cacheBytes: 0 });
         let files = 0, bytes = 0;
