@@ -107,6 +107,18 @@ describe('eStargz we build', () => {
     o.unmount();
   });
 
+  it('--zstd writes zstd:chunked that the Go reader verifies and that mounts as the source tree', () => {
+    const d = layout();
+    const r = build(src, join(d.base, 'z.blob'), ['--zstd', '--chunk-size', '65536']);
+    expect(tsfuse(['stargz', 'inspect', join(d.base, 'z.blob')]).stdout).toMatch(/format\s+zstd:chunked/);
+    expect(r.diffID).toBe(`sha256:${sh(`zstd -dc ${d.base}/z.blob | sha256sum`).split(' ')[0]}`);
+    const ref = JSON.parse(sh(`${GO} verify ${d.base}/z.blob ${r.tocDigest}`)) as { chunks: number; files: number };
+    expect(ref.chunks).toBeGreaterThan(ref.files);
+    const o = ovl(`plugins=stargz,lowerdir=${layerOf(`${d.base}/z.blob?toc=${r.tocDigest}`)}`, d.m);
+    expect(snapshot(d.m)).toEqual(want);
+    o.unmount();
+  });
+
   it('puts prioritized files first and prefetches them at mount in one read', () => {
     const d = layout();
     const r = build(src, join(d.base, 'p.esgz'), ['--prioritized', 'bin/sh,bin/busybox,etc/passwd']);
@@ -164,6 +176,35 @@ describe('eStargz we build', () => {
     }
     // what was read is in the chunk cache, by digest
     expect(sh(`find ${d.base}/cache -type f -path '*/[0-9a-f][0-9a-f]/*' | wc -l`).trim()).not.toBe('0');
+    // with an upper: writable
+    fs.mkdirSync(join(d.base, 'up'));
+    fs.mkdirSync(join(d.base, 'wk'));
+    const w = tsfuse(['mount', '--stargz', join(d.base, 'c.esgz'), d.m, '-o', `upperdir=${d.base}/up,workdir=${d.base}/wk,cache=0`]);
+    expect(w.status).toBe(0);
+    try {
+      fs.appendFileSync(join(d.m, 'etc/passwd'), 'more\n');
+      expect(fs.readFileSync(join(d.base, 'up/etc/passwd'), 'utf8')).toBe('root:x:0:0\nmore\n');
+    } finally {
+      sh(`fusermount3 -u ${d.m}`);
+    }
+  });
+});
+
+describe('legacy stargz (47-byte footer)', () => {
+  it('mounts: the same members under the older footer', () => {
+    const d = layout();
+    const r = build(src, join(d.base, 'e.esgz'), ['--chunk-size', '65536']);
+    const b = fs.readFileSync(join(d.base, 'e.esgz'));
+    const tocOffset = b.toString('latin1', b.length - 51 + 16, b.length - 51 + 32);
+    // crfs' footer: gzip header with FEXTRA of 22 raw bytes "%016xSTARGZ", an empty stored block
+    const legacy = Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0x04, 0, 0, 0, 0, 0, 0xff, 22, 0]), Buffer.from(`${tocOffset}STARGZ`, 'latin1'),
+      Buffer.from([0x01, 0x00, 0x00, 0xff, 0xff]), Buffer.alloc(8)]);
+    expect(legacy.length).toBe(47);
+    fs.writeFileSync(join(d.base, 'legacy.stargz'), Buffer.concat([b.subarray(0, b.length - 51), legacy]));
+    expect(tsfuse(['stargz', 'inspect', join(d.base, 'legacy.stargz')]).stdout).toMatch(/format\s+stargz\n/);
+    const o = ovl(`plugins=stargz,lowerdir=${layerOf(`${d.base}/legacy.stargz?toc=${r.tocDigest}`)}`, d.m);
+    expect(snapshot(d.m)).toEqual(want);
+    o.unmount();
   });
 });
 

@@ -31,15 +31,16 @@ function int(name: string, v: string): number {
 export function stargzCommands(p: Command): void {
   const s = p.command('stargz').description('build, inspect and verify eStargz / stargz / zstd:chunked blobs');
   s.command('build')
-    .description('write an eStargz blob from a directory, a .tar or a .tar.gz')
+    .description('write an eStargz (or with --zstd a zstd:chunked) blob from a directory, a .tar or a .tar.gz')
     .argument('<input>', 'directory, .tar or .tar.gz')
     .argument('<output>', 'the blob to write')
     .option('--chunk-size <bytes>', 'chunk size (default 4M)')
     .option('--prioritized <paths>', 'comma-separated files to put first (prefetched at mount)')
     .option('--prioritized-file <file>', 'the same, one path per line')
-    .option('--level <n>', 'gzip level 1-9 (default 9)')
+    .option('--level <n>', 'compression level (gzip 1-9, default 9; zstd 1-19, default 3)')
+    .option('--zstd', 'write zstd:chunked (stargz-snapshotter form) instead of eStargz; needs the zstd program')
     .option('--json', 'print the result as JSON')
-    .action(async (input: string, output: string, o: { chunkSize?: string; prioritized?: string; prioritizedFile?: string; level?: string; json?: boolean }) => {
+    .action(async (input: string, output: string, o: { chunkSize?: string; prioritized?: string; prioritizedFile?: string; level?: string; json?: boolean; zstd?: boolean }) => {
       try {
         const { buildEstargz } = await lib();
         const prioritized = [
@@ -47,8 +48,8 @@ export function stargzCommands(p: Command): void {
           ...(o.prioritizedFile ? fs.readFileSync(o.prioritizedFile, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean) : []),
         ];
         const level = o.level === undefined ? undefined : int('--level', o.level);
-        if (level !== undefined && level > 9) throw new Error(`--level ${level}: expected 1 to 9`);
-        const r = await buildEstargz(input, output, { chunkSize: o.chunkSize ? int('--chunk-size', o.chunkSize) : undefined, prioritized, level });
+        if (level !== undefined && level > (o.zstd ? 19 : 9)) throw new Error(`--level ${level}: expected 1 to ${o.zstd ? 19 : 9}`);
+        const r = await buildEstargz(input, output, { chunkSize: o.chunkSize ? int('--chunk-size', o.chunkSize) : undefined, prioritized, level, zstd: o.zstd });
         if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
         else {
           process.stdout.write(`blob digest   ${r.blobDigest}\nTOC digest    ${r.tocDigest}\ndiffID        ${r.diffID}\n` +

@@ -12,6 +12,7 @@
  * binary values survive), a .tar, or a .tar.gz (read with tar-stream: pax
  * xattr values arrive as UTF-8 text).
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,8 +32,10 @@ export interface BuildOptions {
   chunkSize?: number;
   /** layer paths to put first, in this order (their parents come along) */
   prioritized?: string[];
-  /** gzip level (default 9, as estargz) */
+  /** compression level (default gzip 9, as estargz; zstd 3) */
   level?: number;
+  /** zstd:chunked instead of eStargz (frames made by the zstd program, the reference encoder) */
+  zstd?: boolean;
 }
 
 export interface BuildResult {
@@ -183,7 +186,7 @@ class MemberWriter {
   private readonly blob = createHash('sha256');
   private readonly diff = createHash('sha256');
 
-  constructor(private readonly fd: number, private readonly level: number) {}
+  constructor(private readonly fd: number, private readonly compress: (b: Buffer) => Buffer) {}
 
   /** uncompressed bytes into the current member */
   add(b: Buffer): void {
@@ -196,7 +199,7 @@ class MemberWriter {
   /** ends the current member; returns the offset where the next one starts */
   member(): number {
     if (this.curLen) {
-      this.raw(zlib.gzipSync(Buffer.concat(this.cur, this.curLen), { level: this.level }));
+      this.raw(this.compress(Buffer.concat(this.cur, this.curLen)));
       this.cur = [];
       this.curLen = 0;
     }
@@ -214,6 +217,21 @@ class MemberWriter {
   }
 }
 
+/** One zstd frame of `b`, made by the zstd program (Node 20 has no zstd; the reference encoder is the maintained one). */
+function zstdFrame(b: Buffer, level: number): Buffer {
+  const r = spawnSync('zstd', [`-${Math.min(19, Math.max(1, level))}`, '-q', '-c', '--no-check'], { input: b, maxBuffer: b.length * 2 + (1 << 20) });
+  if (r.error || r.status !== 0) throw new Error(`zstd: ${r.error?.message ?? r.stderr.toString().trim()} (install the zstd package for --zstd)`);
+  return r.stdout;
+}
+
+/** A zstd skippable frame (magic 0x184D2A50) around `b`. */
+function skippable(b: Buffer): Buffer {
+  const h = Buffer.alloc(8);
+  h.writeUInt32LE(0x184d2a50, 0);
+  h.writeUInt32LE(b.length, 4);
+  return Buffer.concat([h, b]);
+}
+
 const TOC_TYPE: Record<TarType, string> = { file: 'reg', directory: 'dir', symlink: 'symlink', link: 'hardlink', 'character-device': 'char', 'block-device': 'block', fifo: 'fifo' };
 
 export async function buildEstargz(input: string, output: string, opts: BuildOptions = {}): Promise<BuildResult> {
@@ -227,7 +245,8 @@ export async function buildEstargz(input: string, output: string, opts: BuildOpt
     try { st = fs.statSync(input); } catch { throw new Error(`${input} does not exist`); }
     const entries = order(st.isDirectory() ? dirEntries(input, fds) : await tarEntries(input, fds), opts.prioritized ?? []);
     outFd = fs.openSync(tmp, 'wx', 0o644);
-    const w = new MemberWriter(outFd, opts.level ?? 9);
+    const level = opts.level ?? (opts.zstd ? 3 : 9);
+    const w = new MemberWriter(outFd, opts.zstd ? (b) => zstdFrame(b, level) : (b) => zlib.gzipSync(b, { level }));
     const toc: TocEntryJson[] = [];
     const names = { u: new Set<number>(), g: new Set<number>() };
     for (const e of entries) {
@@ -269,12 +288,26 @@ export async function buildEstargz(input: string, output: string, opts: BuildOpt
     }
     // the TOC: a tar entry of its own member, with the archive's end blocks
     const json = Buffer.from(JSON.stringify({ version: 1, entries: toc }, null, '\t'));
-    const tocOffset = w.member();
-    w.add(encodeHeader({ name: TOC_TAR_NAME, type: 'file', mode: 0o644, uid: 0, gid: 0, size: json.length, mtime: 0 }));
-    w.add(json);
-    w.add(Buffer.alloc(pad512(json.length) + 1024));
-    w.member();
-    w.raw(estargzFooter(tocOffset));
+    if (opts.zstd) {
+      // zstd:chunked (stargz-snapshotter's form): the TOC as a zstd frame inside a skippable frame, then the footer in another
+      w.member();
+      const z = zstdFrame(json, level);
+      w.raw(skippable(z));
+      const footer = Buffer.alloc(40);
+      footer.writeBigUInt64LE(BigInt(w.pos - z.length), 0);
+      footer.writeBigUInt64LE(BigInt(z.length), 8);
+      footer.writeBigUInt64LE(BigInt(json.length), 16);
+      footer.writeBigUInt64LE(1n, 24);
+      footer.write('GnUlInUx', 32, 'latin1');
+      w.raw(skippable(footer));
+    } else {
+      const tocOffset = w.member();
+      w.add(encodeHeader({ name: TOC_TAR_NAME, type: 'file', mode: 0o644, uid: 0, gid: 0, size: json.length, mtime: 0 }));
+      w.add(json);
+      w.add(Buffer.alloc(pad512(json.length) + 1024));
+      w.member();
+      w.raw(estargzFooter(tocOffset));
+    }
     const { blob, diff } = w.digests();
     fs.fsyncSync(outFd);
     fs.closeSync(outFd);
