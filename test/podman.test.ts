@@ -23,6 +23,8 @@ import * as fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidAlive, ROOT, tempDir, waitFor } from './helpers.js';
+import { ovl } from './ovl-mount.js';
+import { startRegistry } from './registry.js';
 
 const FIX = join(ROOT, 'test/podman');
 const MOUNT_PROGRAM = process.env.PODMAN_MOUNT_PROGRAM || join(ROOT, 'bin/tsfuse-overlayfs');
@@ -330,6 +332,31 @@ describe.skipIf(!ENABLED)(`podman with overlay mount_program=${MOUNT_PROGRAM}`, 
       'd 755 /data/dir1', 'f 644 1 /data/dir1/z: z|',
       'd 755 /t/opq', 'f 644 1 /t/opq/new: fresh|',
     ]);
+  });
+
+  it('podman push --compression-format zstd:chunked to a local registry: the layer mounts lazily with the stargz plugin, verified', async () => {
+    const reg = await startRegistry(tempDir('tsfuse-podman-registry-'), false);
+    const mnt = tempDir('tsfuse-podman-zc-');
+    try {
+      podman(['push', '--quiet', '--tls-verify=false', '--compression-format', 'zstd:chunked', BASE, `docker://${reg.host}/tsfuse/bb:zc`], { isolated: true });
+      // containers-storage's annotation (sha256 of the compressed manifest) is what verifies the TOC
+      const m = await (await fetch(`${reg.url}/v2/tsfuse/bb/manifests/zc`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json() as { layers: { annotations?: Record<string, string> }[] };
+      expect(Object.keys(m.layers[0].annotations ?? {}).some((k) => k.endsWith('zstd-chunked.manifest-checksum'))).toBe(true);
+      fs.mkdirSync(join(mnt, 'm'));
+      const o = ovl(`plugins=stargz,lowerdir=//stargz/${Buffer.from(`docker://${reg.host}/tsfuse/bb:zc`).toString('base64url')}/`, join(mnt, 'm'));
+      try {
+        const x = join(mnt, 'x');
+        fs.mkdirSync(x);
+        expect(spawnSync('tar', ['-xf', join(D, 'rootfs.tar'), '-C', x]).status).toBe(0);
+        const diff = spawnSync('diff', ['-r', '--no-dereference', x, join(mnt, 'm')], { encoding: 'utf8' });
+        expect(diff.stdout + diff.stderr).toBe('');
+        expect(spawnSync('chroot', [join(mnt, 'm'), '/bin/sh', '-c', 'echo hello world'], { encoding: 'utf8' }).stdout).toBe('hello world\n');
+      } finally {
+        o.unmount();
+      }
+    } finally {
+      reg.proc.kill('SIGTERM');
+    }
   });
 
   it('leaves no container, image, mount or process behind', () => {

@@ -78,9 +78,13 @@ export async function readToc(blob: BlobReader, expectDigest?: string): Promise<
   if (footer.tocLength > MAX_TOC_BYTES) throw new FormatError(`the compressed TOC is ${footer.tocLength} bytes, more than ${MAX_TOC_BYTES}`);
   const compressed = await blob.read(footer.tocOffset, footer.tocLength);
   const json = decodeToc(footer.format, compressed, footer.tocUncompressed);
-  // containers-storage digests the compressed manifest; the others the JSON
-  const tocDigest = sha256(footer.format === 'zstd:chunked-storage' ? compressed : json);
-  if (expectDigest !== undefined && expectDigest !== tocDigest) throw new FormatError(`TOC digest mismatch: expected ${expectDigest}, the blob's is ${tocDigest}`);
+  // two definitions in use: stargz-snapshotter digests the TOC JSON (containerd.io/snapshot/stargz/toc.digest),
+  // containers-storage the compressed manifest (…zstd-chunked.manifest-checksum, whatever the footer); both bind the TOC
+  const ofJson = sha256(json), ofCompressed = sha256(compressed);
+  const tocDigest = footer.format === 'zstd:chunked-storage' ? ofCompressed : ofJson;
+  if (expectDigest !== undefined && expectDigest !== ofJson && expectDigest !== ofCompressed) {
+    throw new FormatError(`TOC digest mismatch: expected ${expectDigest}, the blob's is ${tocDigest}`);
+  }
   let toc: TocJson;
   try {
     toc = JSON.parse(json.toString('utf8')) as TocJson;
@@ -182,10 +186,10 @@ export class StargzLayer implements DataSource {
     let last = first;
     while (last < chunks.length && chunks[last].fileOffset < end) last++;
     const wanted = chunks.slice(first, last);
-    const compressed = await this.fetchMissing(n, wanted);
+    this.startMissing(path, n, wanted);
     const parts: Promise<void>[] = [];
     for (const c of wanted) {
-      parts.push(this.chunkData(path, n, c, compressed.get(c)).then((data) => {
+      parts.push(this.chunkData(path, n, c).then((data) => {
         const from = Math.max(offset, c.fileOffset), to = Math.min(end, c.fileOffset + c.size);
         data.copy(out, from - offset, from - c.fileOffset, to - c.fileOffset);
       }));
@@ -242,22 +246,24 @@ export class StargzLayer implements DataSource {
   }
 
   /**
-   * The compressed bytes of the chunks that are neither cached nor being
-   * fetched, in as few requests as the source allows: contiguous ranges
-   * merged, separate ones in one multi-range request.
+   * Starts fetching the chunks of a read that are neither cached (memory or
+   * disk) nor already under way, in as few requests as the source allows:
+   * contiguous ranges merged, separate ones in one multi-range request. The
+   * chunks count as in flight at once, so concurrent reads (kernel
+   * readahead) wait for this instead of fetching them again.
    */
-  private async fetchMissing(n: TocNode, chunks: Chunk[]): Promise<Map<Chunk, Buffer>> {
-    const out = new Map<Chunk, Buffer>();
+  private startMissing(path: string, n: TocNode, chunks: Chunk[]): void {
     const missing = chunks.filter((c) => !c.zeros && !this.cache.has(this.key(c)) && !this.inflight.has(this.key(c)) && !this.disk?.has(digestOf(n, c)));
-    if (missing.length < 2 || !this.blob.readRanges) return out;
+    if (missing.length < 2 || !this.blob.readRanges) return;
     const groups: { start: number; end: number; chunks: Chunk[] }[] = [];
     for (const c of [...missing].sort((a, b) => a.offset - b.offset)) {
       const g = groups[groups.length - 1];
       if (g && c.offset <= g.end) { g.end = Math.max(g.end, c.end); g.chunks.push(c); } else groups.push({ start: c.offset, end: c.end, chunks: [c] });
     }
-    const bufs = await this.blob.readRanges(groups.map((g) => [g.start, g.end - g.start]));
-    groups.forEach((g, i) => { for (const c of g.chunks) out.set(c, bufs[i].subarray(c.offset - g.start, c.end - g.start)); });
-    return out;
+    const fetched = this.blob.readRanges(groups.map((g) => [g.start, g.end - g.start]));
+    groups.forEach((g, i) => {
+      for (const c of g.chunks) void this.chunkData(path, n, c, fetched.then((bufs) => bufs[i].subarray(c.offset - g.start, c.end - g.start))).catch(() => {});
+    });
   }
 
   /** Fetches [0, .prefetch.landmark) in one read and decodes every chunk that lies inside. */
