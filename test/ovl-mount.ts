@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
-import { forceUnmount, pidAlive, ROOT, waitFor } from './helpers.js';
+import { forceUnmount, isMounted, pidAlive, ROOT, waitFor } from './helpers.js';
 
 export const BIN = join(ROOT, 'bin/tsfuse-overlayfs');
 
@@ -26,6 +26,16 @@ export function ovl(opts: string, mnt: string, env?: NodeJS.ProcessEnv): Ovl {
       waitFor(() => !pidAlive(pid), 10_000, 'overlay daemon exit');
     },
   };
+}
+
+/**
+ * Runs tsfuse-overlayfs where it should fail; a mount that happens anyway
+ * (the test is about to fail) is unmounted after the file's tests.
+ */
+export function ovlFails(opts: string, mnt: string, env?: NodeJS.ProcessEnv): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, '-o', opts, mnt], { encoding: 'utf8', timeout: 60_000, env: env && { ...process.env, ...env } });
+  if (isMounted(mnt)) mounted.push(mnt);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** The daemon serving `mnt`: the process whose argv names it (we started it). */

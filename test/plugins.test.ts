@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isMounted, pidAlive, ROOT, sh, shr, tempDir } from './helpers.js';
-import { BIN, daemonPid, ovl } from './ovl-mount.js';
+import { daemonPid, ovl, ovlFails } from './ovl-mount.js';
 
 const FIX = join(ROOT, 'test/fixtures');
 const b64 = (p: string) => Buffer.from(p).toString('base64url');
@@ -152,12 +152,12 @@ t = tarfile.open('${evil}', 'w')
 i = tarfile.TarInfo('../outside'); i.size = 2
 t.addfile(i, io.BytesIO(b'hi'))
 t.close()"`);
-    const r = spawnSync(process.execPath, [BIN, '-o', `plugins=tar,lowerdir=${tarLayer(evil)}`, d.m], { encoding: 'utf8' });
+    const r = ovlFails(`plugins=tar,lowerdir=${tarLayer(evil)}`, d.m);
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/plugin tar: cannot load layer .*: .*entry "\.\.\/outside" leaves the layer/)]);
     const cut = join(d.base, 'cut.tar');
     fs.writeFileSync(cut, fs.readFileSync(tarOf(d.src, join(d.base, 'l.tar'))).subarray(0, 100_000));
-    const r2 = spawnSync(process.execPath, [BIN, '-o', `plugins=tar,lowerdir=${tarLayer(cut)}`, d.m], { encoding: 'utf8' });
+    const r2 = ovlFails(`plugins=tar,lowerdir=${tarLayer(cut)}`, d.m);
     expect(r2.status).toBe(1);
     expect(r2.stderr).toMatch(/^tsfuse-overlayfs: plugin tar: cannot load layer .*cut\.tar/);
     expect(isMounted(d.m)).toBe(false);
@@ -280,7 +280,7 @@ describe('bad plugins', () => {
   ];
   for (const [what, opts, msg] of cases) {
     it(`${what}: one line naming it, non-zero, nothing mounted`, () => {
-      const r = spawnSync(process.execPath, [BIN, '-o', opts, d.m], { encoding: 'utf8', timeout: 30_000 });
+      const r = ovlFails(opts, d.m);
       expect(r.status).toBe(1);
       const lines = r.stderr.trim().split('\n');
       expect(lines).toHaveLength(1);

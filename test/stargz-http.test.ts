@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMounted, pidAlive, ROOT, sh, shr, tempDir, waitFor } from './helpers.js';
-import { BIN, ovl } from './ovl-mount.js';
+import { ovl, ovlFails } from './ovl-mount.js';
 import { pushLayer, startRegistry } from './registry.js';
 
 const TSFUSE = join(ROOT, 'bin/tsfuse');
@@ -176,7 +176,7 @@ describe('HTTP blob sources', () => {
     o.unmount();
     expect((await requests()).some((r) => r.path === '/token')).toBe(true);
     await control({ mode: { basicToken: true } });
-    const bad = spawnSync(process.execPath, [BIN, '-o', `plugins=stargz,lowerdir=${layerOf(`${base}/auth/blobs/l.esgz`)}`, d.m], { encoding: 'utf8', env: { ...process.env, TSFUSE_REGISTRY_AUTH: 'user:wrong' } });
+    const bad = ovlFails(`plugins=stargz,lowerdir=${layerOf(`${base}/auth/blobs/l.esgz`)}`, d.m, { TSFUSE_REGISTRY_AUTH: 'user:wrong' });
     expect(bad.status).toBe(1);
     expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/token from http:\/\/127\.0\.0\.1:\d+\/token: HTTP 401/)]);
     expect(isMounted(d.m)).toBe(false);
@@ -216,7 +216,7 @@ describe('HTTP blob sources', () => {
       [`docker://${host}/test/img:v1?layer=5`, /layer=5: the image has layers 0 to 1/],
       [`docker://${host}/test/img:nope`, /no such manifest/],
     ] as [string, RegExp][]) {
-      const r = spawnSync(process.execPath, [BIN, '-o', `plugins=stargz,lowerdir=${layerOf(ref)}`, d.m], { encoding: 'utf8' });
+      const r = ovlFails(`plugins=stargz,lowerdir=${layerOf(ref)}`, d.m);
       expect(r.status, ref).toBe(1);
       expect(r.stderr.trim().split('\n'), ref).toEqual([expect.stringMatching(msg)]);
     }
@@ -312,7 +312,7 @@ describe('a real registry (docker-registry) on 127.0.0.1', () => {
     await pushLayer(reg, 'tsfuse/private', 'v1', join(blobs, 'l.esgz'), toc);
     const d = layout();
     const ref = `docker://${reg.host}/tsfuse/private:v1`;
-    const none = spawnSync(process.execPath, [BIN, '-o', `plugins=stargz,lowerdir=${layerOf(ref)}`, d.m], { encoding: 'utf8', env: { ...process.env, HOME: d.base } });
+    const none = ovlFails(`plugins=stargz,lowerdir=${layerOf(ref)}`, d.m, { HOME: d.base });
     expect(none.status).toBe(1);
     expect(none.stderr.trim().split('\n')).toEqual([expect.stringMatching(/HTTP 401 unauthorized \(no credentials/)]);
     let o = ovl(`plugins=stargz,lowerdir=${layerOf(ref)}`, d.m, { TSFUSE_REGISTRY_AUTH: 'tsfuse:s3cret' });

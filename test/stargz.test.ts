@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import * as zlib from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isMounted, ROOT, sh, shr, tempDir, waitFor } from './helpers.js';
-import { BIN, ovl } from './ovl-mount.js';
+import { ovl, ovlFails } from './ovl-mount.js';
 
 const TSFUSE = join(ROOT, 'bin/tsfuse');
 const FIX = join(ROOT, 'test/fixtures');
@@ -301,7 +301,7 @@ describe('bad blobs', () => {
     it(`${what}: the mount fails with one line naming it`, () => {
       const m = join(d.base, `m-${what.replace(/\W+/g, '-')}`);
       fs.mkdirSync(m);
-      const r = spawnSync(process.execPath, [BIN, '-o', `plugins=stargz,lowerdir=${layerOf(make())}`, m], { encoding: 'utf8', timeout: 60_000 });
+      const r = ovlFails(`plugins=stargz,lowerdir=${layerOf(make())}`, m);
       expect(r.status).toBe(1);
       const lines = r.stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
