@@ -41,6 +41,7 @@ function dirent(d: fs.Dirent): number {
 export class DirectoryLayer implements Layer {
   readonly name: string;
   readonly dev: number;
+  readonly supportsAcls: boolean;
   protected readonly rootFd: number;
   protected readonly base: string;
   protected readonly native: Shim;
@@ -59,6 +60,8 @@ export class DirectoryLayer implements Layer {
     this.base = `/proc/self/fd/${this.rootFd}`;
     this.dev = st.dev;
     this.native = shim();
+    // a filesystem without ACL support answers ENOTSUP; one with it ENODATA (or the ACL)
+    this.supportsAcls = this.native.lgetxattr(`${this.base}/.`, 'system.posix_acl_default', Buffer.alloc(0)) !== -ENOTSUP;
   }
 
   /** The host path of a layer path (through the root fd). */

@@ -14,6 +14,7 @@ import { FuseError } from '../fuse/errors.js';
 import { shim } from '../fuse/native.js';
 import type { Attr, AttrReply, Context, DirEntry, DirEntryPlus, Entry, Open, Statfs } from '../fuse/types.js';
 import type { Layer, LayerDirent, LayerStat, UpperLayer } from '../layers/types.js';
+import { ACL_DEFAULT, newObjectAcl, type NewObjectAcl } from './acl.js';
 import { copyUpObject, ORIGIN_XATTR } from './copyup.js';
 import { IdMap } from './idmap.js';
 import { isOverrideXattr, Ownership } from './permissions.js';
@@ -70,6 +71,8 @@ export class OverlayFS implements FileSystem {
   private readonly dirs = new Map<number, DirHandle>();
   private nextHandle = 1;
   private readonly timeout: number;
+  /** FUSE_POSIX_ACL negotiated: we apply the umask and default ACLs to new objects */
+  private readonly acls: boolean;
   private readonly own: Ownership;
   private readonly uids: IdMap;
   private readonly gids: IdMap;
@@ -86,7 +89,9 @@ export class OverlayFS implements FileSystem {
     for (const l of this.layers) if (!this.devIndex.has(l.dev)) this.devIndex.set(l.dev, this.devIndex.size);
     // like fuse-overlayfs: everything changes through us, so the kernel may cache "forever"
     this.timeout = opts.timeout ?? 1e9;
-    this.sessionOptions = { passthrough: process.getuid?.() === 0 && !opts.writeback, maxStackDepth: 2 };
+    // POSIX ACLs as fuse-overlayfs: on unless noacl, when every layer can hold them (the kernel then checks them)
+    this.acls = !opts.noacl && this.layers.every((l) => l.supportsAcls === true);
+    this.sessionOptions = { passthrough: process.getuid?.() === 0 && !opts.writeback, maxStackDepth: 2, posixAcl: this.acls };
     this.own = new Ownership(opts.xattrPermissions ?? 0);
     this.uids = new IdMap(opts.uidMappings, opts.squashToUid ?? (opts.squashToRoot ? 0 : undefined));
     this.gids = new IdMap(opts.gidMappings, opts.squashToGid ?? (opts.squashToRoot ? 0 : undefined));
@@ -347,6 +352,17 @@ export class OverlayFS implements FileSystem {
     this.own.set(this.upper!, path, { uid, gid, mode: type }, { uid, gid, mode: type === S_IFLNK ? undefined : mode }, true);
   }
 
+  /** With ACLs on, the mode a new object in DIR gets (umask or inherited default ACL) and the ACL xattrs to set on it. */
+  private async newObject(dir: OvlNode, mode: number, umask: number, isDir: boolean): Promise<NewObjectAcl> {
+    if (!this.acls) return { mode: mode & 0o7777, xattrs: [] };
+    const dflt = await this.layers[dir.layer].getxattr(dir.path, ACL_DEFAULT);
+    return newObjectAcl(mode, umask, isDir, dflt);
+  }
+
+  private setAcls(path: string, a: NewObjectAcl): void {
+    for (const [name, value] of a.xattrs) this.upper!.setxattr(path, name, value, 0);
+  }
+
   /** Prepares DIR/NAME for a new object: upper dir, name free, stale whiteouts gone. Returns whether a lower object was hidden there. */
   private async prepareCreate(dir: OvlNode, name: string): Promise<{ hidLower: boolean }> {
     if (name.startsWith(WH_PREFIX)) throw new FuseError('EINVAL', 'names starting with .wh. are reserved');
@@ -374,14 +390,16 @@ export class OverlayFS implements FileSystem {
 
   // -------------------------------------------------------------- creating
 
-  async mkdir(c: Context, parent: number, name: string, mode: number): Promise<Entry> {
+  async mkdir(c: Context, parent: number, name: string, mode: number, umask = 0): Promise<Entry> {
     const dir = this.dirNode(parent);
     const { hidLower } = await this.prepareCreate(dir, name);
     const upper = this.upper!;
+    const acl = await this.newObject(dir, mode, umask, true);
     const tmp = upper.tempPath();
     upper.mkdir(tmp, 0o700);
     try {
-      this.own_(c, tmp, S_IFDIR, mode);
+      this.own_(c, tmp, S_IFDIR, acl.mode);
+      this.setAcls(tmp, acl);
       // a new dir over a deleted lower one must not merge with it
       if (hidLower) makeOpaque(upper, tmp);
       upper.rename(tmp, join2(dir.path, name));
@@ -392,12 +410,14 @@ export class OverlayFS implements FileSystem {
     return this.entryAt(dir, name);
   }
 
-  async mknod(c: Context, parent: number, name: string, mode: number, rdev: number): Promise<Entry> {
+  async mknod(c: Context, parent: number, name: string, mode: number, rdev: number, umask = 0): Promise<Entry> {
     const dir = this.dirNode(parent);
     await this.prepareCreate(dir, name);
     const path = join2(dir.path, name);
+    const acl = await this.newObject(dir, mode, umask, false);
     this.upper!.mknod(path, (mode & S_IFMT) | 0o600, rdev);
-    this.own_(c, path, mode & S_IFMT, mode);
+    this.own_(c, path, mode & S_IFMT, acl.mode);
+    this.setAcls(path, acl);
     return this.entryAt(dir, name);
   }
 
@@ -422,13 +442,15 @@ export class OverlayFS implements FileSystem {
     return this.entry(n, st);
   }
 
-  async create(c: Context, parent: number, name: string, mode: number, flags: number): Promise<{ entry: Entry; open: Open }> {
+  async create(c: Context, parent: number, name: string, mode: number, flags: number, umask = 0): Promise<{ entry: Entry; open: Open }> {
     const dir = this.dirNode(parent);
     await this.prepareCreate(dir, name);
     const path = join2(dir.path, name);
+    const acl = await this.newObject(dir, mode, umask, false);
     const fd = this.upper!.create(path, this.hostFlags(flags) | O_EXCL, 0o600);
     try {
-      this.own_(c, path, S_IFREG, mode);
+      this.own_(c, path, S_IFREG, acl.mode);
+      this.setAcls(path, acl);
       const entry = await this.entryAt(dir, name);
       return { entry, open: this.openHandle(fd, this.node(entry.nodeid), flags) };
     } catch (e) {

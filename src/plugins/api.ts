@@ -64,8 +64,8 @@ export interface DataSource {
   read?(path: string, offset: number, length: number): R<Buffer>;
   /** a host path for the object, when one exists (fast copy-up, passthrough) */
   hostPath?(path: string): string | undefined;
-  /** can this layer hold POSIX ACLs? false on any layer turns ACLs off (like noacl); default false */
-  supportsAcls?(): boolean;
+  /** can this layer hold POSIX ACLs? false (the default) on any layer turns ACLs off, like noacl */
+  supportsAcls?: boolean;
   /** st_dev for the layer; default: a hash of the lowerdir element */
   dev?: number;
   /** hooks run before the core's operations in this layer */

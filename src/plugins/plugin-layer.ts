@@ -99,7 +99,7 @@ export class PluginLayer implements Layer {
   constructor(private readonly src: DataSource, element: string, index: number, private readonly guard: Guard) {
     this.name = index ? `${element}#${index}` : element;
     this.dev = typeof src.dev === 'number' && Number.isInteger(src.dev) && src.dev > 0 ? src.dev : hashDev(this.name);
-    this.supportsAcls = safeBool(() => src.supportsAcls?.() ?? false);
+    this.supportsAcls = src.supportsAcls === true;
     if (src.hostPath) this.hostPath = (p) => src.hostPath!(p);
     if (src.open) this.open = (p, flags) => guard.run(`open ${p}`, () => src.open!(p, flags), (fd) => {
       if (!Number.isInteger(fd) || fd < 0) throw new Error(`open returned ${String(fd)}, not an fd`);
@@ -256,10 +256,6 @@ function noData(e: unknown): null {
   const n = errnoOf(e);
   if (n === Errno.ENODATA || n === Errno.ENOTSUP) return null;
   throw e;
-}
-
-function safeBool(f: () => unknown): boolean {
-  try { return f() === true; } catch { return false; }
 }
 
 /** A stable st_dev for a layer without one: FNV-1a of its element (like fuse-overlayfs' hash_string), never 0. */
