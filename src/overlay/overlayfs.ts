@@ -132,12 +132,14 @@ export class OverlayFS implements FileSystem {
   private async find(dir: OvlNode, name: string, from = 0): Promise<Found | null> {
     let found: Found | null = null;
     const p = join2(dir.path, name);
-    for (const li of dir.dirLayers) {
+    const layers = dir.dirLayers, last = layers[layers.length - 1];
+    for (const li of layers) {
       if (li < from) continue;
       const L = this.layers[li];
       const st = await this.statIn(li, p);
+      // markers only matter for the layers below: the bottom layer of the directory needs no probes
       if (!st) {
-        if (await hasAufsWhiteout(L, dir.path, name)) break;
+        if (li !== last && (await hasAufsWhiteout(L, dir.path, name))) break;
         continue;
       }
       if (await isWhiteoutStat(L, p, st)) break;
@@ -145,6 +147,7 @@ export class OverlayFS implements FileSystem {
         if (!found) found = { layer: li, path: p, st, dirLayers: [] };
         else if ((found.st.mode & S_IFMT) !== S_IFDIR) break;
         found.dirLayers.push(li);
+        if (li === last) break;
         if (await isOpaque(L, p)) break;
         if (await hasAufsWhiteout(L, dir.path, name)) break;
         continue;
