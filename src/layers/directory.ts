@@ -128,6 +128,8 @@ export class DirectoryLayer implements Layer {
 }
 
 const WORK = '\0work/';
+/** files up to this size are copied up by read + write */
+const SMALL_COPY = 256 * 1024;
 
 /** The upper layer: a directory layer plus the workdir used for atomic copy-up. */
 export class DirectoryUpperLayer extends DirectoryLayer implements UpperLayer {
@@ -191,8 +193,10 @@ export class DirectoryUpperLayer extends DirectoryLayer implements UpperLayer {
     fs.closeSync(fs.openSync(this.hostPath(path), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode));
   }
 
-  copyFileFrom(hostSource: string, path: string): void {
-    fs.copyFileSync(hostSource, this.hostPath(path), fs.constants.COPYFILE_FICLONE);
+  copyFileFrom(hostSource: string, path: string, size?: number): void {
+    // small files: one read and one write beat copyfile's clone attempt and sendfile loop (measured 26 vs 61 µs for 3 KB)
+    if (size !== undefined && size <= SMALL_COPY) fs.writeFileSync(this.hostPath(path), fs.readFileSync(hostSource), { mode: 0o600, flag: 'wx' });
+    else fs.copyFileSync(hostSource, this.hostPath(path), fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
   }
 
   async writeFile(path: string, chunks: AsyncIterable<Buffer>): Promise<void> {

@@ -84,8 +84,8 @@ export interface UpperLayer extends Layer {
   create(path: string, flags: number, mode: number): number;
   /** an empty file (AUFS whiteouts, opaque markers) */
   createEmpty(path: string, mode: number): void;
-  /** the data of a host file into a new file at `path` (FICLONE where the filesystem allows) */
-  copyFileFrom(hostSource: string, path: string): void;
+  /** the data of a host file (of `size` bytes, when known) into a new file at `path` (FICLONE where the filesystem allows) */
+  copyFileFrom(hostSource: string, path: string, size?: number): void;
   /** a new file at `path` from chunks (layers without host files) */
   writeFile(path: string, chunks: AsyncIterable<Buffer>): Promise<void>;
   lchown(path: string, uid: number, gid: number): void;

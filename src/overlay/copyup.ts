@@ -66,7 +66,7 @@ export async function copyUpObject(src: Layer, path: string, upper: UpperLayer, 
   try {
     if (fmt === S_IFREG) {
       const host = src.hostPath?.(path);
-      if (host) upper.copyFileFrom(host, tmp);
+      if (host) upper.copyFileFrom(host, tmp, st.size);
       else await upper.writeFile(tmp, chunksOf(src, path, st.size));
     } else if (fmt === S_IFDIR) upper.mkdir(tmp, 0o700);
     else if (fmt === S_IFLNK) upper.symlink(await src.readlink(path), tmp);
