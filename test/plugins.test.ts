@@ -261,6 +261,7 @@ describe('bad plugins', () => {
   fs.writeFileSync(join(p, 'boom.mjs'), 'export default { version: 1, name: "boom", load() { throw new Error("no such blob") } }');
   fs.writeFileSync(join(p, 'nods.mjs'), 'export default { version: 1, name: "nods", load() { return 42 } }');
   fs.writeFileSync(join(p, 'noexport.mjs'), 'export const x = 1;');
+  fs.writeFileSync(join(p, 'badtimeout.mjs'), 'export default { version: 1, name: "bt", timeout: "soon", load() {} }');
   const tar = tarOf(d.src, join(d.base, 'l.tar'));
   const cases: [string, string, RegExp][] = [
     ['a missing module', `plugins=${p}/missing.mjs,lowerdir=//x/a/b`, /plugin .*missing\.mjs: no such file/],
@@ -270,6 +271,7 @@ describe('bad plugins', () => {
     ['a load that throws', `plugins=${p}/boom.mjs,lowerdir=//boom/a/b`, /plugin boom: cannot load layer \/\/boom\/a\/b: no such blob/],
     ['a load that returns no data source', `plugins=${p}/nods.mjs,lowerdir=//nods/a/b`, /plugin nods: load of \/\/nods\/a\/b returned no data source/],
     ['a module without a plugin', `plugins=${p}/noexport.mjs,lowerdir=//x/a/b`, /plugin .*noexport\.mjs: unsupported plugin API version undefined/],
+    ['a bad default timeout', `plugins=${p}/badtimeout.mjs,lowerdir=//bt/a/b`, /plugin .*badtimeout\.mjs: timeout must be a positive number of seconds/],
     ['a C plugin', `plugins=${p}/crfs.so,lowerdir=//crfs/a/b`, /plugin .*crfs\.so: native \.so plugins are not supported/],
     ['an unknown built-in', `plugins=nosuch,lowerdir=//nosuch/a/b`, /plugin nosuch: no built-in plugin of that name \(built-in: tar, fetch-on-lookup, stargz\)/],
     ['a layer of a plugin not loaded', `plugins=tar,lowerdir=//crfs/a/b`, /lowerdir element \/\/crfs\/a\/b: no plugin named crfs is loaded \(loaded: tar/],
@@ -313,6 +315,12 @@ describe('bad plugins', () => {
     expect(text).toMatch(/plugin bad: stat throw failed: TypeError: oops/);
     expect(text).toMatch(/plugin bad: stat hang did not answer within 500 ms/);
     expect(text).toMatch(/plugin bad: read readthrow failed: RangeError: bad offset/);
+    // without plugin_timeout= the plugin's own default (1 s) bounds it
+    const log2 = join(d.base, 'daemon2.log');
+    const o2 = ovl(`plugins=${FIX}/plugins/bad.mjs,lowerdir=//bad/x/`, d.m, { TSFUSE_DAEMON_LOG: log2 });
+    expect(cat('hang').stderr).toContain('Input/output error');
+    o2.unmount();
+    expect(fs.readFileSync(log2, 'utf8')).toMatch(/plugin bad: stat hang did not answer within 1000 ms/);
   });
 });
 

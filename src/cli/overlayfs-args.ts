@@ -370,7 +370,7 @@ overlay options:
   redirect_dir=off       (only off)
   plugins=A:B            plugin modules (paths, or built-in names: tar, fetch-on-lookup);
                          plugin layers are lowerdir elements //NAME/DATA/PATH
-  plugin_timeout=SECS    a plugin callback that takes longer fails with EIO (default 5)
+  plugin_timeout=SECS    a plugin callback that takes longer fails with EIO (default: the plugin's, else 5)
   context=, threaded=, fast_ino=, xino=   accepted, ignored
 
 FUSE options:

@@ -2,7 +2,7 @@
 import type { FileSystem } from '../fuse/api.js';
 import { DirectoryLayer, DirectoryUpperLayer } from '../layers/directory.js';
 import type { Layer } from '../layers/types.js';
-import { DEFAULT_PLUGIN_TIMEOUT, loadPlugins, openPluginLayers, releasePlugins } from '../plugins/loader.js';
+import { loadPlugins, openPluginLayers, releasePlugins } from '../plugins/loader.js';
 import type { OverlayOptions } from './options.js';
 import { OverlayFS } from './overlayfs.js';
 
@@ -24,7 +24,7 @@ export async function createOverlay(opts: OverlayOptions, log: (line: string) =>
   const lowers: Layer[] = [];
   try {
     for (const spec of opts.lowerdirs) {
-      if (isPluginElement(spec)) lowers.push(...(await openPluginLayers(spec, plugins, opts.pluginTimeout ?? DEFAULT_PLUGIN_TIMEOUT, log)));
+      if (isPluginElement(spec)) lowers.push(...(await openPluginLayers(spec, plugins, opts.pluginTimeout, log)));
       else lowers.push(new DirectoryLayer(spec));
     }
     let upper: DirectoryUpperLayer | undefined;

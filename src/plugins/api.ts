@@ -92,4 +92,6 @@ export interface Plugin {
   load(data: string, path: string, ctx: PluginContext): R<DataSource | DataSource[]>;
   /** once, at unmount */
   release?(): R<void>;
+  /** seconds a callback may take by default (plugin_timeout= overrides; default 5) */
+  timeout?: number;
 }

@@ -65,6 +65,7 @@ function asPlugin(mod: unknown, from: string): Plugin {
   if (typeof p.name !== 'string' || !p.name || p.name.includes('/') || p.name.includes(':')) throw new PluginError(`plugin ${from}: invalid name ${JSON.stringify(p.name)}`);
   if (typeof p.load !== 'function') throw new PluginError(`plugin ${from}: load is not a function`);
   if (p.release !== undefined && typeof p.release !== 'function') throw new PluginError(`plugin ${from}: release is not a function`);
+  if (p.timeout !== undefined && !(typeof p.timeout === 'number' && p.timeout > 0)) throw new PluginError(`plugin ${from}: timeout must be a positive number of seconds`);
   return p as Plugin;
 }
 
@@ -127,7 +128,7 @@ function isDataSource(d: unknown): d is DataSource {
  * Opens the layers of one `//NAME/DATA/PATH` element. `load` may take a
  * while (indexing a tar) but not forever: 12 × plugin_timeout, at least 60 s.
  */
-export async function openPluginLayers(element: string, plugins: Map<string, LoadedPlugin>, timeoutS: number,
+export async function openPluginLayers(element: string, plugins: Map<string, LoadedPlugin>, optionTimeoutS: number | undefined,
   log: (line: string) => void): Promise<Layer[]> {
   const spec = parsePluginSpec(element);
   const lp = plugins.get(spec.name);
@@ -135,6 +136,8 @@ export async function openPluginLayers(element: string, plugins: Map<string, Loa
     const have = [...plugins.keys()];
     throw new PluginError(`lowerdir element ${element}: no plugin named ${spec.name} is loaded (${have.length ? `loaded: ${have.join(', ')}` : 'none loaded'}; add -o plugins=…)`);
   }
+  // plugin_timeout= wins; else the plugin's own default (a network source needs longer); else 5 s
+  const timeoutS = optionTimeoutS ?? lp.plugin.timeout ?? DEFAULT_PLUGIN_TIMEOUT;
   const ctx: PluginContext = {
     log: (l) => log(`plugin ${spec.name}: ${l}`),
     directory: (p) => new DirectoryLayer(p),

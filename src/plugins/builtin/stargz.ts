@@ -72,6 +72,8 @@ export function cacheFor(params: URLSearchParams, path: string, log: (l: string)
 const plugin: Plugin = {
   version: 1,
   name: 'stargz',
+  // a read may wait for the network: longer than the HTTP deadline (30 s per read, retries included)
+  timeout: 45,
   async load(data: string, path: string, ctx: PluginContext) {
     const text = Buffer.from(data, 'base64url').toString('utf8');
     if (!data || /[^A-Za-z0-9+_=-]/.test(data)) throw new Error(`DATA ${JSON.stringify(data)} is not base64url (DATA ends at the first '/')`);
