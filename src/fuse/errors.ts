@@ -14,7 +14,11 @@ export class FuseError extends Error {
   constructor(code: string | number, message?: string) {
     const errno = typeof code === 'number' ? code : Errno[code] ?? Errno.EIO;
     const name = typeof code === 'string' ? code : errnoName(code);
+    // an errno answer is an expected result (ENOENT on most lookups), not a bug: no stack trace to capture
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message ? `${name}: ${message}` : name);
+    Error.stackTraceLimit = limit;
     this.errno = errno;
     this.code = name;
   }
