@@ -26,6 +26,10 @@ export async function serve(fsys: FileSystem, mountpoint: string, opts: { mount?
   try {
     await session.ready;
   } catch (e) {
+    // unmounted by someone before the kernel even sent INIT: a mount that came and went, not a failure
+    if (session.isEnded && /before INIT: unmounted/.test((e as Error).message)) {
+      return { session, mounted, mountpoint: mounted.mountpoint, closed: session.closed, unmount: async () => {} };
+    }
     session.close();
     await unmount(mounted.mountpoint, { lazy: true }).catch(() => {});
     throw e;
