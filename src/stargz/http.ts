@@ -32,7 +32,14 @@ export interface HttpOptions {
   headers?: Record<string, string>;
 }
 
-export interface Answer { status: number; headers: http.IncomingHttpHeaders; body: Buffer; url: URL }
+export interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+  url: URL;
+  /** bytes of a 200 body written to the spill fd instead of `body` */
+  spilled?: number;
+}
 
 const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 6 }), https: new https.Agent({ keepAlive: true, maxSockets: 6 }) };
 
@@ -86,7 +93,7 @@ export class HttpClient {
   }
 
   /** One HTTP exchange (redirects and auth challenges followed); the body is read whole, up to maxBody. */
-  async request(method: string, target: URL, headers: Record<string, string>, maxBody = 0): Promise<Answer> {
+  async request(method: string, target: URL, headers: Record<string, string>, maxBody = 0, spillFd?: number): Promise<Answer> {
     const deadline = Date.now() + (this.opts.requestTimeoutMs ?? 10_000);
     let url = target;
     let authTried = false;
@@ -98,7 +105,7 @@ export class HttpClient {
         if (this.token) h.authorization = `Bearer ${this.token}`;
         else if (this.opts.credentials && authTried) h.authorization = basic(this.opts.credentials);
       }
-      const a = await exchange(method, url, h, maxBody, deadline);
+      const a = await exchange(method, url, h, maxBody, deadline, spillFd);
       if ([301, 302, 303, 307, 308].includes(a.status) && a.headers.location) {
         url = new URL(a.headers.location, url);
         continue;
@@ -182,22 +189,21 @@ export class HttpBlob implements BlobReader {
       const head = await b.http.request('HEAD', u, {});
       const len = Number(head.headers['content-length']);
       if (head.status === 200 && Number.isSafeInteger(len) && len > 0) { b.size = len; return; }
-      const probe = await b.http.request('GET', u, { range: 'bytes=0-0' }, 512 << 20);
+      const spill = tempFd();
+      const probe = await b.http.request('GET', u, { range: 'bytes=0-0' }, 1 << 20, spill);
       const total = /\/(\d+)$/.exec(String(probe.headers['content-range'] ?? ''));
+      if (probe.status === 200) { b.size = probe.spilled ?? 0; b.keepWhole(spill); return; }
+      fs.closeSync(spill);
       if (probe.status === 206 && total) { b.size = Number(total[1]); return; }
-      if (probe.status === 200) { b.size = probe.body.length; b.keepWhole(probe.body); return; }
       b.http.failFor(probe, 'size');
     });
     return b;
   }
 
-  private keepWhole(body: Buffer): void {
-    const p = join(tmpdir(), `.tsfuse-blob-${process.pid}-${Date.now()}`);
-    const fd = fs.openSync(p, 'wx+', 0o600);
-    fs.unlinkSync(p);
-    fs.writeSync(fd, body, 0, body.length, 0);
+  /** The server sent the whole blob (into `fd`): serve everything from there from now on. */
+  private keepWhole(fd: number): void {
     this.whole = { fd };
-    this.http.log(`${this.name}: the server ignores Range; the whole blob (${body.length} bytes) is kept`);
+    this.http.log(`${this.name}: the server ignores Range; the whole blob (${this.size} bytes) is kept`);
   }
 
   read(offset: number, length: number): Promise<Buffer> {
@@ -212,13 +218,22 @@ export class HttpBlob implements BlobReader {
     return this.http.withRetries(`${this.name}: read ${ranges.map(([o, l]) => `${o}+${l}`).join(',')}`, async () => {
       if (this.whole) return this.readRanges(ranges);
       const want = ranges.reduce((n, [, l]) => n + l, 0);
-      const a = await this.http.request('GET', this.url, { range: `bytes=${ranges.map(([o, l]) => `${o}-${o + l - 1}`).join(',')}` }, Math.max(this.size + 4096, want + 4096 * ranges.length));
-      if (a.status === 200) {
-        if (a.body.length !== this.size) throw new Retryable(`200 with ${a.body.length} bytes, the blob has ${this.size}`);
-        this.fetched += a.body.length;
-        this.keepWhole(a.body);
-        return ranges.map(([o, l]) => Buffer.from(a.body.subarray(o, o + l)));
+      // a server that ignores Range answers 200 with the whole blob: that goes to a file, not to memory
+      const spill = tempFd();
+      let a: Answer;
+      try {
+        a = await this.http.request('GET', this.url, { range: `bytes=${ranges.map(([o, l]) => `${o}-${o + l - 1}`).join(',')}` }, want + 4096 * ranges.length, spill);
+      } catch (e) {
+        fs.closeSync(spill);
+        throw e;
       }
+      if (a.status === 200) {
+        if (a.spilled !== this.size) { fs.closeSync(spill); throw new Retryable(`200 with ${a.spilled} bytes, the blob has ${this.size}`); }
+        this.fetched += a.spilled;
+        this.keepWhole(spill);
+        return this.readRanges(ranges);
+      }
+      fs.closeSync(spill);
       if ((a.status === 400 || a.status === 416) && ranges.length > 1) {
         this.http.log(`${this.name}: multi-range refused (HTTP ${a.status}); one range per request from now on`);
         this.singleRange = true;
@@ -249,12 +264,20 @@ export class HttpBlob implements BlobReader {
   }
 }
 
+/** An unlinked temp file (gone with the process, whatever happens). */
+function tempFd(): number {
+  const p = join(tmpdir(), `.tsfuse-blob-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+  const fd = fs.openSync(p, 'wx+', 0o600);
+  fs.unlinkSync(p);
+  return fd;
+}
+
 function basic(c: Credentials): string {
   return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
 }
 
 /** One request/response, bounded by the deadline and maxBody. Network trouble is Retryable. */
-export function exchange(method: string, url: URL, headers: Record<string, string>, maxBody: number, deadline: number): Promise<Answer> {
+export function exchange(method: string, url: URL, headers: Record<string, string>, maxBody: number, deadline: number, spillFd?: number): Promise<Answer> {
   const mod = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const left = deadline - Date.now();
@@ -265,17 +288,19 @@ export function exchange(method: string, url: URL, headers: Record<string, strin
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       let n = 0;
+      const spill = res.statusCode === 200 && spillFd !== undefined;
       res.on('data', (c: Buffer) => {
+        if (spill) { fs.writeSync(spillFd!, c, 0, c.length, n); n += c.length; return; }
         n += c.length;
         if (n > maxBody && method !== 'HEAD') { req.destroy(new Retryable(`the answer is larger than the ${maxBody} bytes asked for`)); return; }
         chunks.push(c);
       });
       res.on('end', () => {
         clearTimeout(timer);
-        const body = Buffer.concat(chunks, n);
+        const body = spill ? Buffer.alloc(0) : Buffer.concat(chunks, n);
         const cl = res.headers['content-length'];
-        if (method !== 'HEAD' && cl !== undefined && Number(cl) !== body.length) { reject(new Retryable(`body of ${body.length} bytes, Content-Length ${cl}`)); return; }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, url });
+        if (method !== 'HEAD' && cl !== undefined && Number(cl) !== n) { reject(new Retryable(`body of ${n} bytes, Content-Length ${cl}`)); return; }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, url, ...(spill ? { spilled: n } : {}) });
       });
       res.on('error', (e) => { clearTimeout(timer); reject(new Retryable(e.message)); });
       res.on('aborted', () => { clearTimeout(timer); reject(new Retryable('connection dropped mid-answer')); });
