@@ -223,6 +223,25 @@ describe('HTTP blob sources', () => {
   });
 });
 
+describe('HTTPS', () => {
+  it('a blob over HTTPS with a private CA (NODE_EXTRA_CA_CERTS); without it, one line about the certificate', async () => {
+    const d = layout();
+    const cert = join(d.base, 'cert.pem'), key = join(d.base, 'key.pem'), portFile = join(d.base, 'port');
+    sh(`openssl req -x509 -newkey rsa:2048 -nodes -keyout ${key} -out ${cert} -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null`);
+    const c = spawn(process.execPath, [join(ROOT, 'test/fixtures/blob-server.mjs'), blobs, portFile, cert, key], { stdio: 'ignore' });
+    children.push(c);
+    for (let i = 0; i < 200 && !fs.existsSync(portFile); i++) await new Promise((r) => setTimeout(r, 25));
+    const url = `https://127.0.0.1:${fs.readFileSync(portFile, 'utf8')}/blobs/l.esgz?toc=${toc}`;
+    const bad = ovlFails(`plugins=stargz,lowerdir=${layerOf(url)}`, d.m);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/TLS: self[- ]signed certificate.*NODE_EXTRA_CA_CERTS/)]);
+    const o = ovl(`plugins=stargz,lowerdir=${layerOf(url)}`, d.m, { NODE_EXTRA_CA_CERTS: cert });
+    sameAsSource(d.m);
+    o.unmount();
+    c.kill('SIGTERM');
+  });
+});
+
 describe('the chunk cache and background fetch', () => {
   const served = async () => (await requests()).filter((r) => r.path.startsWith('/blobs/')).reduce((n, r) => n + (r.bytes ?? 0), 0);
 

@@ -284,7 +284,12 @@ export function exchange(method: string, url: URL, headers: Record<string, strin
     if (left <= 0) { reject(new Retryable('timed out')); return; }
     const req = mod.request(url, { method, headers, agent: url.protocol === 'https:' ? agents.https : agents.http });
     const timer = setTimeout(() => req.destroy(new Retryable(`no answer within ${left} ms`)), left);
-    req.on('error', (e) => { clearTimeout(timer); reject(e instanceof Retryable ? e : new Retryable(e.message)); });
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      // a certificate that does not verify will not verify on the next attempt either
+      if (e.code && (/CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_VERIFY/.test(e.code))) reject(new BlobError(`${url.origin}: TLS: ${e.message} (a private CA: NODE_EXTRA_CA_CERTS=ca.pem)`));
+      else reject(e instanceof Retryable ? e : new Retryable(e.message));
+    });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       let n = 0;
