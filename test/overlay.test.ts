@@ -60,12 +60,22 @@ describe('tsfuse-overlayfs', () => {
     sh(`mknod ${d.l1}/chardev c 0 0`);
     fs.writeFileSync(join(d.l1, 'xattr'), '');
     sh(`setfattr -n trusted.overlay.whiteout -v y ${d.l1}/xattr`);
+    // the kernel's xattr whiteouts: hidden from listings only in a directory with overlay.opaque = "x"
+    fs.mkdirSync(join(d.l2, 'xdir'));
+    fs.mkdirSync(join(d.l1, 'xdir'));
+    fs.writeFileSync(join(d.l2, 'xdir', 'gone'), 'gone');
+    fs.writeFileSync(join(d.l2, 'xdir', 'keep'), 'keep');
+    fs.writeFileSync(join(d.l1, 'xdir', 'gone'), '');
+    sh(`setfattr -n trusted.overlay.whiteout -v y ${d.l1}/xdir/gone && setfattr -n trusted.overlay.opaque -v x ${d.l1}/xdir`);
     sh(`setfattr -n trusted.overlay.opaque -v y ${d.l1}/opq-trusted`);
     sh(`setfattr -n user.overlay.opaque -v y ${d.l1}/opq-user`);
     sh(`setfattr -n user.fuseoverlayfs.opaque -v y ${d.l1}/opq-fuse`);
     fs.writeFileSync(join(d.l1, 'opq-marker', '.wh..wh..opq'), '');
     ovl(`lowerdir=${d.l1}:${d.l2}`, d.m);
-    expect(fs.readdirSync(d.m).sort()).toEqual(['keep', 'merged', 'opq-fuse', 'opq-marker', 'opq-trusted', 'opq-user']);
+    // outside an "x" directory the kernel lists an xattr whiteout but its lookup fails: so do we
+    expect(fs.readdirSync(d.m).sort()).toEqual(['keep', 'merged', 'opq-fuse', 'opq-marker', 'opq-trusted', 'opq-user', 'xattr', 'xdir']);
+    expect(fs.readdirSync(join(d.m, 'xdir'))).toEqual(['keep']);
+    expect(fs.existsSync(join(d.m, 'xdir/gone'))).toBe(false);
     for (const dir of ['opq-trusted', 'opq-user', 'opq-fuse', 'opq-marker']) expect(fs.readdirSync(join(d.m, dir)), dir).toEqual(['from-l1']);
     expect(fs.readdirSync(join(d.m, 'merged')).sort()).toEqual(['from-l1', 'from-l2']);
     for (const n of ['aufs', 'chardev', 'xattr', '.wh.aufs']) expect(fs.existsSync(join(d.m, n)), n).toBe(false);

@@ -31,6 +31,8 @@ export interface OvlNode {
   gone?: boolean;
   /** fds of open handles (for open-unlinked files) */
   fds?: Set<number>;
+  /** directories: per layer index, whether the kernel's xattr whiteouts count there (overlay.opaque = "x") */
+  xw?: boolean[];
 }
 
 export class NodeTable {

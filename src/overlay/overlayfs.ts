@@ -21,7 +21,7 @@ import { isOverrideXattr, Ownership } from './permissions.js';
 import { NodeTable, type OvlNode } from './node.js';
 import type { OverlayOptions } from './options.js';
 import {
-  createWhiteout, hasAufsWhiteout, isOpaque, isPrivateXattr, isWhiteoutStat, join2, makeOpaque, OPAQUE_MARKER,
+  createWhiteout, hasAufsWhiteout, hasXattrWhiteouts, isOpaque, isPrivateXattr, isWhiteoutStat, join2, makeOpaque, OPAQUE_MARKER,
   removeWhiteout, WH_PREFIX,
 } from './whiteout.js';
 
@@ -142,7 +142,8 @@ export class OverlayFS implements FileSystem {
         if (li !== last && (await hasAufsWhiteout(L, dir.path, name))) break;
         continue;
       }
-      if (await isWhiteoutStat(L, p, st)) break;
+      // lookups honour xattr whiteouts everywhere, listings only in "x" directories: the kernel's two rules
+      if (await isWhiteoutStat(L, p, st, true)) break;
       if ((st.mode & S_IFMT) === S_IFDIR) {
         if (!found) found = { layer: li, path: p, st, dirLayers: [] };
         else if ((found.st.mode & S_IFMT) !== S_IFDIR) break;
@@ -685,6 +686,15 @@ export class OverlayFS implements FileSystem {
 
   // ------------------------------------------------------------ directories
 
+  /** Whether the kernel's xattr whiteouts count in DIR's part in layer li (asked once per directory and layer). */
+  private async xattrWhiteouts(dir: OvlNode, li: number): Promise<boolean> {
+    const known = dir.xw?.[li];
+    if (known !== undefined) return known;
+    const v = await hasXattrWhiteouts(this.layers[li], dir.path);
+    (dir.xw ??= [])[li] = v;
+    return v;
+  }
+
   /** The merged listing of a directory node (no "." or ".."), upper first, whiteouts applied. */
   async listMerged(dir: OvlNode): Promise<LayerDirent[]> {
     const seen = new Set<string>(), hidden = new Set<string>();
@@ -692,15 +702,17 @@ export class OverlayFS implements FileSystem {
     for (const li of dir.dirLayers) {
       const L = this.layers[li];
       const layerHides: string[] = [];
+      // regular files need a look only where the kernel's xattr whiteouts count
+      const xw = await this.xattrWhiteouts(dir, li).catch(() => false);
       for (const e of await L.readdir(dir.path)) {
         if (e.name === OPAQUE_MARKER) continue;
         if (e.name.startsWith(WH_PREFIX)) { layerHides.push(e.name.slice(WH_PREFIX.length)); continue; }
         if (seen.has(e.name) || hidden.has(e.name)) continue;
-        if (e.type === DT_CHR || e.type === 0 || (e.type === 8 && li > 0)) {
+        if (e.type === DT_CHR || e.type === 0 || (e.type === 8 && xw)) {
           const p = join2(dir.path, e.name);
           // an entry the layer cannot stat is listed (its lookup reports the error)
           const st = await Promise.resolve(L.stat(p)).catch(() => null);
-          if (st && (await isWhiteoutStat(L, p, st).catch(() => false))) { layerHides.push(e.name); continue; }
+          if (st && (await isWhiteoutStat(L, p, st, xw).catch(() => false))) { layerHides.push(e.name); continue; }
         }
         seen.add(e.name);
         out.push(e);
@@ -771,16 +783,15 @@ export class OverlayFS implements FileSystem {
       if (bytes > size) break;
       let entry: Entry = { nodeid: 0, entryValid: 0, attrValid: 0, attr: zeroAttr(e.ino) };
       if (e.name !== '.' && e.name !== '..') {
-        let f: Found | null = null, failed = false;
+        let f: Found | null = null;
         try {
           f = await this.find(dir, e.name);
         } catch (err) {
           // listed without attributes: its own lookup reports the error
           this.log(`readdirplus ${join2(dir.path, e.name)}: ${(err as Error).message}`);
-          failed = true;
         }
+        // listed but not found (gone since opendir, an xattr whiteout outside an "x" directory): the name without attributes
         if (f) entry = await this.entryFound(dir, e.name, f);
-        else if (!failed) continue; // gone since opendir
         else entry.attr = zeroAttr(e.ino || 0xffffffff);
       }
       out.push({ ino: entry.nodeid ? entry.attr.ino : e.ino || entry.attr.ino, off: i + 1, type: e.type, name: e.name, entry });

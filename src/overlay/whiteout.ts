@@ -19,6 +19,7 @@ export const WH_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
 const OPAQUE_XATTRS = ['trusted.overlay.opaque', 'user.overlay.opaque', 'user.fuseoverlayfs.opaque'];
 const WHITEOUT_XATTRS = ['trusted.overlay.whiteout', 'user.overlay.whiteout'];
+const XWHITEOUT_DIR_XATTRS = ['trusted.overlay.opaque', 'user.overlay.opaque'];
 
 /** xattr names the overlay keeps to itself: hidden from listxattr, ENODATA on get, EPERM on set. */
 export function isPrivateXattr(name: string): boolean {
@@ -29,12 +30,29 @@ export function join2(dir: string, name: string): string {
   return dir ? `${dir}/${name}` : name;
 }
 
-/** Is this stat (of `path` in `layer`) a whiteout? */
-export async function isWhiteoutStat(layer: Layer, path: string, st: LayerStat): Promise<boolean> {
+/**
+ * Is this stat (of `path` in `layer`) a whiteout? `xattrForm`: its directory
+ * may hold the kernel's xattr whiteouts (see hasXattrWhiteouts).
+ */
+export async function isWhiteoutStat(layer: Layer, path: string, st: LayerStat, xattrForm = false): Promise<boolean> {
   const fmt = st.mode & S_IFMT;
   if (fmt === S_IFCHR) return st.rdev === 0;
-  if (fmt === S_IFREG && st.size === 0) {
+  if (xattrForm && fmt === S_IFREG && st.size === 0) {
     for (const x of WHITEOUT_XATTRS) if (await layer.getxattr(path, x)) return true;
+  }
+  return false;
+}
+
+/**
+ * Whiteouts as zero-size files with an overlay.whiteout xattr: the kernel
+ * hides them from listings only in a directory whose overlay.opaque xattr
+ * is "x" (its rule for nested overlays), while its lookups treat them as
+ * whiteouts anywhere (elsewhere they are listed, and their lookup is ENOENT).
+ */
+export async function hasXattrWhiteouts(layer: Layer, dir: string): Promise<boolean> {
+  for (const x of XWHITEOUT_DIR_XATTRS) {
+    const v = await layer.getxattr(dir, x);
+    if (v && v.toString() === 'x') return true;
   }
   return false;
 }
