@@ -50,8 +50,11 @@ interface Handle {
 interface DirHandle {
   /** listed on the first READDIR (the kernel may serve the whole listing from its cache);
    * ino 0 = not computed yet (plain READDIR computes it for what it returns) */
-  entries?: { name: string; type: number; ino: number }[];
+  entries?: ListEntry[];
 }
+
+/** A name of a merged listing: its type, its st_ino once known (0: not yet), the layer it was listed from. */
+interface ListEntry { name: string; type: number; ino: number; layer: number }
 
 function split(ns: bigint): [number, number] {
   return [Number(ns / NS), Number(ns % NS)];
@@ -696,9 +699,9 @@ export class OverlayFS implements FileSystem {
   }
 
   /** The merged listing of a directory node (no "." or ".."), upper first, whiteouts applied. */
-  async listMerged(dir: OvlNode): Promise<LayerDirent[]> {
+  async listMerged(dir: OvlNode): Promise<(LayerDirent & { layer: number })[]> {
     const seen = new Set<string>(), hidden = new Set<string>();
-    const out: LayerDirent[] = [];
+    const out: (LayerDirent & { layer: number })[] = [];
     for (const li of dir.dirLayers) {
       const L = this.layers[li];
       const layerHides: string[] = [];
@@ -715,7 +718,7 @@ export class OverlayFS implements FileSystem {
           if (st && (await isWhiteoutStat(L, p, st, xw).catch(() => false))) { layerHides.push(e.name); continue; }
         }
         seen.add(e.name);
-        out.push(e);
+        out.push({ name: e.name, type: e.type, layer: li });
       }
       for (const h of layerHides) hidden.add(h);
     }
@@ -746,12 +749,12 @@ export class OverlayFS implements FileSystem {
   }
 
   /** The listing of an open directory, made on first use and kept for the life of the handle (stable offsets). */
-  private async listing(dir: OvlNode, fh: number): Promise<{ name: string; type: number; ino: number }[]> {
+  private async listing(dir: OvlNode, fh: number): Promise<ListEntry[]> {
     const d = this.dirs.get(fh);
     if (!d) throw new FuseError('EBADF');
     if (!d.entries) {
-      const entries = [{ name: '.', type: 4, ino: dir.ino }, { name: '..', type: 4, ino: dir.parent?.ino ?? dir.ino }];
-      for (const e of await this.listMerged(dir)) entries.push({ name: e.name, type: e.type, ino: 0 });
+      const entries: ListEntry[] = [{ name: '.', type: 4, ino: dir.ino, layer: -1 }, { name: '..', type: 4, ino: dir.parent?.ino ?? dir.ino, layer: -1 }];
+      for (const e of await this.listMerged(dir)) entries.push({ name: e.name, type: e.type, ino: 0, layer: e.layer });
       d.entries = entries;
     }
     return d.entries;
@@ -772,9 +775,28 @@ export class OverlayFS implements FileSystem {
     return out;
   }
 
+  /**
+   * The lookups of a READDIRPLUS batch stat one entry after another on this
+   * thread; on a cold cache each waits for its inode to be read from disk.
+   * Asking the thread pool to stat the batch first lets those reads overlap
+   * (only the first READDIRPLUS of a listing comes here: the kernel caches it).
+   */
+  private warmInodes(dir: OvlNode, entries: ListEntry[], offset: number, size: number): void {
+    let bytes = 0;
+    for (let i = offset; i < entries.length; i++) {
+      const e = entries[i];
+      bytes += (152 + Buffer.byteLength(e.name) + 7) & ~7;
+      if (bytes > size) break;
+      if (e.layer < 0) continue;
+      const host = this.layers[e.layer].hostPath?.(join2(dir.path, e.name));
+      if (host) fs.lstat(host, () => {});
+    }
+  }
+
   async readdirplus(_c: Context, ino: number, fh: number, offset: number, size: number): Promise<DirEntryPlus[]> {
     const dir = this.dirNode(ino);
     const entries = await this.listing(dir, fh);
+    this.warmInodes(dir, entries, offset, size);
     const out: DirEntryPlus[] = [];
     let bytes = 0;
     for (let i = offset; i < entries.length; i++) {
