@@ -47,7 +47,8 @@ export async function openSource(source: string, log: (l: string) => void = () =
   const toc = params.get('toc') ?? undefined;
   if (toc !== undefined && !/^sha256:[0-9a-f]{64}$/.test(toc)) throw new Error(`toc=${toc}: not a sha256:<64 hex> digest`);
   const prefetch = params.get('prefetch') !== '0';
-  const http = { log, credentials: url.protocol.startsWith('http') ? credentialsFor(url.host) : undefined };
+  // credentials in the URL win; else the environment or an auth file for the host
+  const http = { log, credentials: url.protocol.startsWith('http') && !url.username ? credentialsFor(url.host) : undefined };
   if (url.protocol === 'file:') return { blob: new FileBlob(decodeURIComponent(url.pathname)), ...(toc ? { tocDigest: toc } : {}), prefetch, params };
   if (url.protocol === 'http:' || url.protocol === 'https:') return { blob: await HttpBlob.open(url.href, http), ...(toc ? { tocDigest: toc } : {}), prefetch, params };
   if (url.protocol === 'docker:') {
