@@ -183,6 +183,10 @@ describe('HTTP blob sources', () => {
     o = ovl(`plugins=stargz,lowerdir=${layerOf(`${base}/auth/blobs/l.esgz?toc=${toc}`)}`, d.m, { TSFUSE_REGISTRY_AUTH: 'user:secret' });
     sameAsSource(d.m);
     o.unmount();
+    // credentials in the URL win over the environment
+    o = ovl(`plugins=stargz,lowerdir=${layerOf(`${base.replace('http://', 'http://user:secret@')}/auth/blobs/l.esgz?toc=${toc}`)}`, d.m, { TSFUSE_REGISTRY_AUTH: 'user:wrong' });
+    expect(fs.readFileSync(join(d.m, 'c/hello'), 'utf8')).toBe('hello\n');
+    o.unmount();
     await control({});
   });
 
