@@ -203,7 +203,7 @@ describe('HTTP blob sources', () => {
       ],
     });
     fs.writeFileSync(join(blobs, 'registry.json'), JSON.stringify({
-      manifests: { 'test/img:v1': manifest(toc), 'test/img:lying': manifest(`sha256:${'2'.repeat(64)}`) },
+      manifests: { 'test/img:v1': manifest(toc), 'test/img:lying': manifest(`sha256:${'2'.repeat(64)}`), [`test/img:sha256:${'3'.repeat(64)}`]: manifest(toc) },
       blobs: { [main.digest]: 'l.esgz', [other.blobDigest]: 'other.esgz' },
     }));
     await control({});
@@ -219,6 +219,8 @@ describe('HTTP blob sources', () => {
       [`docker://${host}/test/img:lying`, /TOC digest mismatch: expected sha256:2{64}/],
       [`docker://${host}/test/img:v1?layer=5`, /layer=5: the image has layers 0 to 1/],
       [`docker://${host}/test/img:nope`, /no such manifest/],
+      // pinned by digest: a registry that answers with another manifest is caught
+      [`docker://${host}/test/img@sha256:${'3'.repeat(64)}`, /the manifest for sha256:3{64} hashes to sha256:/],
     ] as [string, RegExp][]) {
       const r = ovlFails(`plugins=stargz,lowerdir=${layerOf(ref)}`, d.m);
       expect(r.status, ref).toBe(1);

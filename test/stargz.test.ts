@@ -311,6 +311,17 @@ describe('bad blobs', () => {
     });
   }
 
+  it('a TOC tar header with a negative size is refused at once (no endless loop)', async () => {
+    const { decodeToc } = await import('../dist/stargz/decompress.js');
+    const hdr = Buffer.alloc(1024);
+    hdr.write('PaxHeaders/x', 0, 'latin1');
+    hdr.write('-0003326\0', 124, 'latin1');
+    hdr.write('x', 156, 'latin1');
+    const t0 = Date.now();
+    expect(() => decodeToc('estargz', zlib.gzipSync(hdr))).toThrow(/not an octal number/);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
   it('the builder refuses bad input with one line', () => {
     for (const [args, msg] of [
       [[join(d.base, 'missing'), join(d.base, 'x.esgz')], /missing does not exist/],

@@ -10,11 +10,11 @@
  */
 import * as fs from 'node:fs';
 import { extname, isAbsolute, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DirectoryLayer } from '../layers/directory.js';
 import type { Layer } from '../layers/types.js';
 import { PLUGIN_API_VERSION, type DataSource, type Plugin, type PluginContext } from './api.js';
-import { Guard, PluginLayer } from './plugin-layer.js';
+import { Guard, MAX_TIMER, PluginLayer } from './plugin-layer.js';
 
 export const BUILTIN_PLUGINS = ['tar', 'fetch-on-lookup', 'stargz'] as const;
 export const DEFAULT_PLUGIN_DIR = '/usr/libexec/tsfuse-overlayfs';
@@ -71,7 +71,7 @@ function asPlugin(mod: unknown, from: string): Plugin {
 
 function builtinPath(name: string): string {
   // compiled (dist/) or run from source (tsx): the sibling builtin/ directory either way
-  const here = new URL('.', import.meta.url).pathname;
+  const here = fileURLToPath(new URL('.', import.meta.url));
   for (const ext of ['.js', '.ts']) {
     const p = join(here, 'builtin', name + ext);
     if (fs.existsSync(p)) return p;
@@ -143,7 +143,7 @@ export async function openPluginLayers(element: string, plugins: Map<string, Loa
     directory: (p) => new DirectoryLayer(p),
     element,
   };
-  const loadMs = Math.max(60_000, timeoutS * 12_000);
+  const loadMs = Math.min(MAX_TIMER, Math.max(60_000, timeoutS * 12_000));
   let timer: NodeJS.Timeout | undefined;
   let got: unknown;
   try {

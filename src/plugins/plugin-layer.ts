@@ -20,6 +20,9 @@ import type { DataSource, DataSourceStat, HookEvent, HookName, Hooks } from './a
 
 const { ENOENT, ENOTDIR } = Errno;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+/** setTimeout's limit (a longer delay fires at once) */
+export const MAX_TIMER = 2 ** 31 - 1;
+const MAX_LISTING = 10_000_000;
 
 function isThenable<T>(v: unknown): v is PromiseLike<T> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
@@ -36,8 +39,12 @@ export class Guard {
     return new FuseError('EIO', `plugin ${this.plugin}: ${what} failed`);
   }
 
-  /** Calls f; `then` shapes the result. Synchronous answers stay synchronous (no timer). */
-  run<T, U>(what: string, f: () => T | PromiseLike<T>, then: (v: T) => U): U | Promise<U> {
+  /**
+   * Calls f; `then` shapes the result. Synchronous answers stay synchronous
+   * (no timer). `late` disposes of an answer that comes after the timeout
+   * (an fd nobody will close otherwise).
+   */
+  run<T, U>(what: string, f: () => T | PromiseLike<T>, then: (v: T) => U, late?: (v: T) => void): U | Promise<U> {
     let r: T | PromiseLike<T>;
     try {
       r = f();
@@ -47,12 +54,15 @@ export class Guard {
     }
     const p = r;
     return new Promise<U>((resolve, reject) => {
+      let timedOut = false;
       const timer = setTimeout(() => {
+        timedOut = true;
         this.log(`plugin ${this.plugin}: ${what} did not answer within ${this.timeoutMs} ms`);
         reject(new FuseError('EIO', `plugin ${this.plugin}: ${what} timed out`));
-      }, this.timeoutMs);
+      }, Math.min(this.timeoutMs, MAX_TIMER));
       p.then((v) => {
         clearTimeout(timer);
+        if (timedOut) { try { late?.(v); } catch { /* nothing to do */ } return; }
         try { resolve(then(v)); } catch (e) { reject(this.fail(what, e)); }
       }, (e: unknown) => {
         clearTimeout(timer);
@@ -62,10 +72,13 @@ export class Guard {
   }
 }
 
-/** Collects a streamed listing; bad entries are an error of the plugin. */
+/** Collects a streamed listing (bounded: an endless one is an error, not an out-of-memory daemon). */
 async function collect(r: Iterable<LayerDirent> | AsyncIterable<LayerDirent>): Promise<LayerDirent[]> {
   const out: LayerDirent[] = [];
-  for await (const e of r as AsyncIterable<LayerDirent>) out.push(e);
+  for await (const e of r as AsyncIterable<LayerDirent>) {
+    if (out.length >= MAX_LISTING) throw new Error(`a listing of more than ${MAX_LISTING} entries`);
+    out.push(e);
+  }
   return out;
 }
 
@@ -104,7 +117,7 @@ export class PluginLayer implements Layer {
     if (src.open) this.open = (p, flags) => guard.run(`open ${p}`, () => src.open!(p, flags), (fd) => {
       if (!Number.isInteger(fd) || fd < 0) throw new Error(`open returned ${String(fd)}, not an fd`);
       return fd;
-    });
+    }, (fd) => { if (Number.isInteger(fd) && fd >= 0) fs.close(fd, () => {}); });
     if (src.read) {
       this.read = (p, offset, length) => guard.run(`read ${p}`, () => src.read!(p, offset, length), (b) => {
         const u = b as unknown;

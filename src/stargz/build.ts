@@ -15,12 +15,10 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
-import * as tar from 'tar-stream';
 import { DirectoryLayer } from '../layers/directory.js';
+import { eachTarEntry, openTarFile } from '../layers/tarfile.js';
 import { estargzFooter, LANDMARK_BYTE, NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, TOC_TAR_NAME, type TocEntryJson } from './format.js';
 import { sha256 } from './digest.js';
 import { encodeHeader, pad512, type TarMeta, type TarType } from './tar-header.js';
@@ -73,28 +71,14 @@ const TYPE_OF: Record<string, TarType> = { file: 'file', 'contiguous-file': 'fil
 
 /** Entries of a .tar / .tar.gz, in archive order (a gzip one is first decompressed into an unlinked temp file). */
 async function tarEntries(file: string, fds: number[]): Promise<SourceEntry[]> {
-  let fd = fs.openSync(file, 'r');
+  const fd = await openTarFile(file);
   fds.push(fd);
-  const magic = Buffer.alloc(2);
-  fs.readSync(fd, magic, 0, 2, 0);
-  if (magic[0] === 0x1f && magic[1] === 0x8b) {
-    const tmp = join(tmpdir(), `.tsfuse-build-${process.pid}-${Date.now()}`);
-    const out = fs.openSync(tmp, 'wx+', 0o600);
-    fs.unlinkSync(tmp);
-    fds.push(out);
-    await pipeline(fs.createReadStream('', { fd, start: 0, autoClose: false }), zlib.createGunzip(), fs.createWriteStream('', { fd: out, autoClose: false }));
-    fd = out;
-  }
   const list: SourceEntry[] = [];
-  const ex = tar.extract();
-  const done = pipeline(fs.createReadStream('', { fd, start: 0, autoClose: false }), ex);
-  for await (const entry of ex) {
-    const h = entry.header as tar.Header & { byteOffset?: number; pax?: Record<string, string> };
-    entry.resume();
+  await eachTarEntry(fd, (h) => {
     const type = TYPE_OF[h.type ?? ''];
     if (!type) throw new Error(`${file}: entry ${h.name}: tar type ${h.type} is not supported`);
     const name = cleanName(h.name);
-    if (name === TOC_TAR_NAME || name === PREFETCH_LANDMARK || name === NO_PREFETCH_LANDMARK || name === '') continue;
+    if (name === TOC_TAR_NAME || name === PREFETCH_LANDMARK || name === NO_PREFETCH_LANDMARK || name === '') return;
     const xattrs = new Map<string, Buffer>();
     for (const [k, v] of Object.entries(h.pax ?? {})) if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice(13), Buffer.from(v));
     const meta: TarMeta = {
@@ -104,8 +88,7 @@ async function tarEntries(file: string, fds: number[]): Promise<SourceEntry[]> {
       ...(xattrs.size ? { xattrs } : {}),
     };
     list.push({ meta, ...(type === 'file' && meta.size > 0 ? { read: readerAt(fd, h.byteOffset!) } : {}) });
-  }
-  await done;
+  });
   return list;
 }
 

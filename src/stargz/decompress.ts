@@ -71,6 +71,7 @@ function octal(b: Buffer, at: number, len: number): number {
     return v;
   }
   const s = b.toString('latin1', at, at + len).replace(/\0.*$/s, '').trim();
+  if (s && !/^[0-7]+$/.test(s)) throw new FormatError(`TOC: tar header field ${JSON.stringify(s)} is not an octal number`);
   return s ? parseInt(s, 8) : 0;
 }
 
@@ -101,6 +102,7 @@ export function decodeToc(format: BlobFormat, compressed: Buffer, expectedSize?:
     const size = octal(tar, at + 124, 12);
     const data = at + 512;
     if (data + size > tar.length) break;
+    // every step moves forward: a header and its data, rounded up to whole blocks
     if (type === 'x' || type === 'g') { at = data + Math.ceil(size / 512) * 512; continue; }
     const name = tar.toString('utf8', at, at + 100).replace(/\0.*$/s, '');
     if (name !== TOC_TAR_NAME) throw new FormatError(`TOC: the tar entry is ${JSON.stringify(name)}, not ${TOC_TAR_NAME}`);

@@ -93,19 +93,20 @@ export class HttpClient {
   }
 
   /** One HTTP exchange (redirects and auth challenges followed); the body is read whole, up to maxBody. */
-  async request(method: string, target: URL, headers: Record<string, string>, maxBody = 0, spillFd?: number): Promise<Answer> {
+  async request(method: string, target: URL, headers: Record<string, string>, maxBody = 0, spill?: { fd: number; max: number }): Promise<Answer> {
     const deadline = Date.now() + (this.opts.requestTimeoutMs ?? 10_000);
     let url = target;
     let authTried = false;
     for (let hop = 0; hop < 6; hop++) {
-      const sameHost = url.host === this.origin.host;
+      // credentials and tokens go only to the origin we were given (same scheme, host and port: never https → http)
+      const sameHost = url.origin === this.origin.origin;
       const h: Record<string, string> = { 'accept-encoding': 'identity', ...headers };
       if (sameHost) {
         Object.assign(h, this.opts.headers);
         if (this.token) h.authorization = `Bearer ${this.token}`;
         else if (this.opts.credentials && authTried) h.authorization = basic(this.opts.credentials);
       }
-      const a = await exchange(method, url, h, maxBody, deadline, spillFd);
+      const a = await exchange(method, url, h, maxBody, deadline, spill);
       if ([301, 302, 303, 307, 308].includes(a.status) && a.headers.location) {
         url = new URL(a.headers.location, url);
         continue;
@@ -190,7 +191,13 @@ export class HttpBlob implements BlobReader {
       const len = Number(head.headers['content-length']);
       if (head.status === 200 && Number.isSafeInteger(len) && len > 0) { b.size = len; return; }
       const spill = tempFd();
-      const probe = await b.http.request('GET', u, { range: 'bytes=0-0' }, 1 << 20, spill);
+      let probe: Answer;
+      try {
+        probe = await b.http.request('GET', u, { range: 'bytes=0-0' }, 1 << 20, { fd: spill, max: MAX_WHOLE });
+      } catch (e) {
+        fs.closeSync(spill);
+        throw e;
+      }
       const total = /\/(\d+)$/.exec(String(probe.headers['content-range'] ?? ''));
       if (probe.status === 200) { b.size = probe.spilled ?? 0; b.keepWhole(spill); return; }
       fs.closeSync(spill);
@@ -202,6 +209,7 @@ export class HttpBlob implements BlobReader {
 
   /** The server sent the whole blob (into `fd`): serve everything from there from now on. */
   private keepWhole(fd: number): void {
+    if (this.whole) { fs.closeSync(fd); return; } // a concurrent read got there first
     this.whole = { fd };
     this.http.log(`${this.name}: the server ignores Range; the whole blob (${this.size} bytes) is kept`);
   }
@@ -222,7 +230,7 @@ export class HttpBlob implements BlobReader {
       const spill = tempFd();
       let a: Answer;
       try {
-        a = await this.http.request('GET', this.url, { range: `bytes=${ranges.map(([o, l]) => `${o}-${o + l - 1}`).join(',')}` }, want + 4096 * ranges.length, spill);
+        a = await this.http.request('GET', this.url, { range: `bytes=${ranges.map(([o, l]) => `${o}-${o + l - 1}`).join(',')}` }, want + 4096 * ranges.length, { fd: spill, max: this.size });
       } catch (e) {
         fs.closeSync(spill);
         throw e;
@@ -264,6 +272,9 @@ export class HttpBlob implements BlobReader {
   }
 }
 
+/** The most a server that ignores Range may send us as a whole blob (kept on disk). */
+const MAX_WHOLE = 64 * 2 ** 30;
+
 /** An unlinked temp file (gone with the process, whatever happens). */
 function tempFd(): number {
   const p = join(tmpdir(), `.tsfuse-blob-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
@@ -277,7 +288,7 @@ function basic(c: Credentials): string {
 }
 
 /** One request/response, bounded by the deadline and maxBody. Network trouble is Retryable. */
-export function exchange(method: string, url: URL, headers: Record<string, string>, maxBody: number, deadline: number, spillFd?: number): Promise<Answer> {
+export function exchange(method: string, url: URL, headers: Record<string, string>, maxBody: number, deadline: number, spillTo?: { fd: number; max: number }): Promise<Answer> {
   const mod = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const left = deadline - Date.now();
@@ -288,14 +299,24 @@ export function exchange(method: string, url: URL, headers: Record<string, strin
       clearTimeout(timer);
       // a certificate that does not verify will not verify on the next attempt either
       if (e.code && (/CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_VERIFY/.test(e.code))) reject(new BlobError(`${url.origin}: TLS: ${e.message} (a private CA: NODE_EXTRA_CA_CERTS=ca.pem)`));
-      else reject(e instanceof Retryable ? e : new Retryable(e.message));
+      else reject(e instanceof Retryable || e instanceof BlobError ? e : new Retryable(e.message));
     });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       let n = 0;
-      const spill = res.statusCode === 200 && spillFd !== undefined;
+      const spill = res.statusCode === 200 && spillTo !== undefined ? spillTo : undefined;
       res.on('data', (c: Buffer) => {
-        if (spill) { fs.writeSync(spillFd!, c, 0, c.length, n); n += c.length; return; }
+        if (spill) {
+          if (n + c.length > spill.max) { req.destroy(new Retryable(`a 200 answer longer than the ${spill.max}-byte blob`)); return; }
+          try {
+            fs.writeSync(spill.fd, c, 0, c.length, n);
+          } catch (e) {
+            req.destroy(new BlobError(`keeping the whole blob: ${(e as Error).message}`));
+            return;
+          }
+          n += c.length;
+          return;
+        }
         n += c.length;
         if (n > maxBody && method !== 'HEAD') { req.destroy(new Retryable(`the answer is larger than the ${maxBody} bytes asked for`)); return; }
         chunks.push(c);

@@ -261,8 +261,13 @@ export class StargzLayer implements DataSource {
       if (g && c.offset <= g.end) { g.end = Math.max(g.end, c.end); g.chunks.push(c); } else groups.push({ start: c.offset, end: c.end, chunks: [c] });
     }
     const fetched = this.blob.readRanges(groups.map((g) => [g.start, g.end - g.start]));
+    fetched.catch(() => {}); // the chunks' own promises carry the error to their readers
     groups.forEach((g, i) => {
-      for (const c of g.chunks) void this.chunkData(path, n, c, fetched.then((bufs) => bufs[i].subarray(c.offset - g.start, c.end - g.start))).catch(() => {});
+      for (const c of g.chunks) {
+        const slice = fetched.then((bufs) => bufs[i].subarray(c.offset - g.start, c.end - g.start));
+        slice.catch(() => {});
+        void this.chunkData(path, n, c, slice).catch(() => {});
+      }
     });
   }
 
@@ -272,11 +277,14 @@ export class StargzLayer implements DataSource {
     const t0 = Date.now();
     // every chunk of the area is "being fetched" from now on: reads of them wait for this instead of fetching again
     const area = this.blob.read(0, end);
+    area.catch(() => {}); // awaited below through the chunks; unused when every chunk is cached
     const all: Promise<Buffer>[] = [];
     for (const { path, node } of this.toc.index.files) {
       for (const c of node.chunks ?? []) {
         if (c.zeros || c.end > end) continue;
-        all.push(this.chunkData(path, node, c, area.then((a) => a.subarray(c.offset, c.end))));
+        const slice = area.then((a) => a.subarray(c.offset, c.end));
+        slice.catch(() => {});
+        all.push(this.chunkData(path, node, c, slice));
       }
     }
     const n = all.length;

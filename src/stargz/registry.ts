@@ -12,7 +12,10 @@ import * as fs from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { BlobError } from './blob.js';
+import { sha256 } from './digest.js';
 import { HttpBlob, HttpClient, type Credentials, type HttpOptions } from './http.js';
+
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 export const TOC_ANNOTATIONS = ['containerd.io/snapshot/stargz/toc.digest', 'io.github.containers.zstd-chunked.manifest-checksum', 'io.containers.zstd-chunked.manifest-checksum'];
 
@@ -66,13 +69,15 @@ export async function openRegistryLayer(ref: string, params: URLSearchParams, op
   const scheme = local || params.get('insecure') === '1' ? 'http' : 'https';
   const base = new URL(`${scheme}://${r.host}/v2/${r.repo}/`);
   const client = new HttpClient(base, { ...opts, credentials: opts.credentials ?? credentialsFor(r.host) });
-  const getJson = (path: string) => client.withRetries(`${ref}: manifest`, async () => {
-    const a = await client.request('GET', new URL(path, base), { accept: MANIFEST_TYPES.join(', ') }, 16 << 20);
+  /** A manifest by tag or digest; one asked for by digest must hash to it (a registry cannot swap it). */
+  const getJson = (reference: string) => client.withRetries(`${ref}: manifest`, async () => {
+    const a = await client.request('GET', new URL(`manifests/${reference}`, base), { accept: MANIFEST_TYPES.join(', ') }, 16 << 20);
     if (a.status === 404) return undefined;
     if (a.status !== 200) client.failFor(a, 'manifest');
+    if (reference.startsWith('sha256:') && sha256(a.body) !== reference) throw new BlobError(`${ref}: the manifest for ${reference} hashes to ${sha256(a.body)}`);
     try { return JSON.parse(a.body.toString('utf8')) as { layers?: Descriptor[]; manifests?: Descriptor[] }; } catch { throw new BlobError(`${ref}: the manifest is not JSON`); }
   });
-  let m = await getJson(`manifests/${r.digest ?? r.tag ?? 'latest'}`);
+  let m = await getJson(r.digest ?? r.tag ?? 'latest');
   if (!m) {
     // a digest that is no manifest may name the layer blob itself
     if (r.digest) return { blob: await HttpBlob.open(new URL(`blobs/${r.digest}`, base).href, opts, client), layer: 0, layers: 1 };
@@ -81,7 +86,8 @@ export async function openRegistryLayer(ref: string, params: URLSearchParams, op
   if (m.manifests) {
     const pick = m.manifests.find((d) => d.platform?.os === 'linux' && d.platform?.architecture === 'amd64') ?? m.manifests[0];
     if (!pick) throw new BlobError(`${ref}: the image index lists no manifests`);
-    m = await getJson(`manifests/${pick.digest}`);
+    if (!DIGEST.test(pick.digest)) throw new BlobError(`${ref}: the index names a bad digest ${JSON.stringify(pick.digest)}`);
+    m = await getJson(pick.digest);
     if (!m) throw new BlobError(`${ref}: manifest ${pick.digest} of the index is missing`);
   }
   const layers = m.layers ?? [];
@@ -89,7 +95,7 @@ export async function openRegistryLayer(ref: string, params: URLSearchParams, op
   const n = params.has('layer') ? Number(params.get('layer')) : layers.length - 1;
   if (!Number.isInteger(n) || n < 0 || n >= layers.length) throw new BlobError(`${ref}: layer=${params.get('layer')}: the image has layers 0 to ${layers.length - 1}`);
   const d = layers[n];
-  if (!/^sha256:[0-9a-f]{64}$/.test(d.digest)) throw new BlobError(`${ref}: layer ${n} has a bad digest ${JSON.stringify(d.digest)}`);
+  if (!DIGEST.test(d.digest)) throw new BlobError(`${ref}: layer ${n} has a bad digest ${JSON.stringify(d.digest)}`);
   const tocDigest = TOC_ANNOTATIONS.map((k) => d.annotations?.[k]).find(Boolean);
   const blob = await HttpBlob.open(new URL(`blobs/${d.digest}`, base).href, opts, client);
   if (d.size !== undefined && d.size !== blob.size) throw new BlobError(`${ref}: layer ${n} is ${blob.size} bytes, the manifest says ${d.size}`);

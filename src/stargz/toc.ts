@@ -12,6 +12,8 @@
 import { FormatError, NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, type TocEntryJson, type TocJson } from './format.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+/** min-chunk-size groups small files into one member: their offsets inside it stay small */
+const MAX_INNER_OFFSET = 256 << 20;
 const TYPES = new Set(['dir', 'reg', 'symlink', 'hardlink', 'char', 'block', 'fifo', 'chunk']);
 
 export interface Chunk {
@@ -138,6 +140,7 @@ export class TocIndex {
       } else lastFile = undefined;
     }
     for (const [path, target, e] of links) {
+      if (path === '') fail(e, 'a hard link cannot be the root');
       const t = this.nodes.get(target);
       if (!t || t.type === 'dir') fail(e, `hard link to ${JSON.stringify(target)}, which is ${t ? 'a directory' : 'not in the TOC'}`);
       if (this.nodes.get(path) === t) continue;
@@ -212,7 +215,8 @@ export class TocIndex {
   private chunk(e: TocEntryJson, file: TocNode): Chunk {
     const fileOffset = int(e, 'chunkOffset');
     const size = e.chunkSize ? int(e, 'chunkSize') : file.size - fileOffset;
-    const c: Chunk = { fileOffset, size, offset: int(e, 'offset'), end: 0, innerOffset: int(e, 'innerOffset') };
+    // what is decoded before the window is work too: innerOffset stays within a chunk's worth
+    const c: Chunk = { fileOffset, size, offset: int(e, 'offset'), end: 0, innerOffset: int(e, 'innerOffset', MAX_INNER_OFFSET) };
     if (typeof e.chunkDigest === 'string') c.digest = e.chunkDigest;
     if (e.chunkType === 'zeros') c.zeros = true;
     else if (e.offset === undefined) fail(e, 'a non-empty file or chunk without an offset');

@@ -13,11 +13,8 @@
  * `.wh..wh..opq`, char 0/0) are served as they are; the overlay reads them.
  */
 import * as fs from 'node:fs';
-import { tmpdir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
-import * as tar from 'tar-stream';
+import type * as tar from 'tar-stream';
+import { eachTarEntry, openTarFile, type TarHeader } from '../../layers/tarfile.js';
 import { FuseError } from '../../fuse/errors.js';
 import type { LayerDirent } from '../../layers/types.js';
 import type { DataSource, DataSourceStat, Plugin, PluginContext } from '../api.js';
@@ -68,24 +65,10 @@ export class TarSource implements DataSource {
 
   /** Opens and indexes an archive (decompressing a gzip one first). */
   static async open(file: string, workDir: string, log: (l: string) => void): Promise<TarSource> {
-    let fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const fd = await openTarFile(file, workDir);
     try {
-      const magic = Buffer.alloc(2);
-      fs.readSync(fd, magic, 0, 2, 0);
-      if (magic[0] === 0x1f && magic[1] === 0x8b) {
-        const dir = workDir || tmpdir();
-        if (!isAbsolute(dir)) throw new Error(`work dir ${dir} is not absolute`);
-        fs.mkdirSync(dir, { recursive: true });
-        const tmp = join(dir, `.tsfuse-tar-${process.pid}-${Date.now()}`);
-        const out = fs.openSync(tmp, 'wx+', 0o600);
-        fs.unlinkSync(tmp); // an anonymous file: gone with the mount, whatever happens
-        await pipeline(fs.createReadStream('', { fd, start: 0, autoClose: false }), createGunzip(),
-          fs.createWriteStream('', { fd: out, autoClose: false }));
-        fs.closeSync(fd);
-        fd = out;
-      }
       const src = new TarSource(fd, fs.fstatSync(fd).size, log);
-      await src.index();
+      await eachTarEntry(fd, (h) => src.add(h));
       return src;
     } catch (e) {
       fs.closeSync(fd);
@@ -93,21 +76,7 @@ export class TarSource implements DataSource {
     }
   }
 
-  private async index(): Promise<void> {
-    const ex = tar.extract();
-    const done = pipeline(fs.createReadStream('', { fd: this.fd, start: 0, autoClose: false }), ex);
-    for await (const entry of ex) {
-      const h = entry.header as tar.Header & { byteOffset?: number; pax?: Record<string, string> };
-      try {
-        this.add(h);
-      } finally {
-        entry.resume();
-      }
-    }
-    await done;
-  }
-
-  private add(h: tar.Header & { byteOffset?: number; pax?: Record<string, string> }): void {
+  private add(h: TarHeader): void {
     const path = normalizeName(h.name);
     const size = h.size ?? 0;
     let fmt: number;
@@ -137,6 +106,7 @@ export class TarSource implements DataSource {
     for (const [k, v] of Object.entries((h.pax ?? {}) as Record<string, string>)) {
       if (k.startsWith(XATTR_PREFIX)) (xattrs ??= new Map()).set(k.slice(XATTR_PREFIX.length), Buffer.from(v, 'utf8'));
     }
+    if (path === '' && fmt !== S_IFDIR) throw new Error(`entry ${JSON.stringify(h.name)}: the layer root is not a directory`);
     if (path === '' || (old && fmt === S_IFDIR && old.children)) {
       // a directory again (or the root): new metadata, same children
       const n = old!;
@@ -155,6 +125,7 @@ export class TarSource implements DataSource {
   }
 
   private addHardLink(path: string, target: string): void {
+    if (path === '') throw new Error('a hard link cannot be the layer root');
     const t = this.nodes.get(target);
     if (!t || t.children) {
       this.log(`skipping hard link ${path}: its target ${target} is ${t ? 'a directory' : 'not earlier in the archive'}`);
