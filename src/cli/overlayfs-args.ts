@@ -368,7 +368,7 @@ overlay options:
   writeback=0|1          writeback cache (default 0)
   noxattrs=0|1           xattr calls answer ENOSYS
   redirect_dir=off       (only off)
-  plugins=A:B            plugin modules (paths, or built-in names: tar, fetch-on-lookup);
+  plugins=A:B            plugin modules (paths, or built-in names: tar, fetch-on-lookup, stargz);
                          plugin layers are lowerdir elements //NAME/DATA/PATH
   plugin_timeout=SECS    a plugin callback that takes longer fails with EIO (default: the plugin's, else 5)
   context=, threaded=, fast_ino=, xino=   accepted, ignored

@@ -29,7 +29,7 @@ function int(name: string, v: string): number {
 }
 
 export function stargzCommands(p: Command): void {
-  const s = p.command('stargz').description('build, inspect and verify eStargz / stargz / zstd:chunked blobs');
+  const s = p.command('stargz').description('build, inspect, verify, fetch and push eStargz / stargz / zstd:chunked blobs');
   s.command('build')
     .description('write an eStargz (or with --zstd a zstd:chunked) blob from a directory, a .tar or a .tar.gz')
     .argument('<input>', 'directory, .tar or .tar.gz')

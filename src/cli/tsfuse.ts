@@ -123,7 +123,7 @@ async function mountCommand(kind: string, args: string[], flags: MountFlags): Pr
 export function program(): Command {
   const p = new Command(PROG)
     .version(VERSION, '-V, --version')
-    .description('FUSE in pure TypeScript: mount the example filesystems, manage mounts');
+    .description('FUSE in pure TypeScript: mount the example filesystems and lazy container layers, manage mounts, build and inspect eStargz blobs');
   p.command('mount')
     .description('mount a filesystem: memfs MOUNTPOINT | loopback DIR MOUNTPOINT | stargz SOURCE MOUNTPOINT')
     .argument('<kind>', 'memfs, loopback or stargz (with --stargz SOURCE: the mountpoint)')
