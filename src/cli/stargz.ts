@@ -14,6 +14,15 @@ async function lib() {
   return { ...plugin, ...build, ...reader, ...registry };
 }
 
+const SOURCE = 'blob path, file://, http(s):// or docker:// reference';
+
+/** Opens a blob (checked against `toc` when given) without prefetching. */
+async function openBlob(source: string, toc?: string, opts: { cache?: import('../stargz/cache.js').ChunkCache; cacheBytes?: number } = {}) {
+  const { openSource, withParams, StargzLayer } = await lib();
+  const src = await openSource(toc ? withParams(source, { toc }) : source);
+  return { src, layer: await StargzLayer.open(src.blob, { tocDigest: src.tocDigest, prefetch: false, ...opts }) };
+}
+
 const PROG = 'tsfuse stargz';
 
 function fail(e: unknown): never {
@@ -59,13 +68,11 @@ export function stargzCommands(p: Command): void {
     });
   s.command('inspect')
     .description('print the format, TOC digest and contents of a blob')
-    .argument('<source>', 'blob path or file:// URL')
+    .argument('<source>', SOURCE)
     .option('--json', 'the TOC as JSON')
     .action(async (source: string, o: { json?: boolean }) => {
       try {
-        const { openSource, StargzLayer } = await lib();
-        const src = await openSource(source);
-        const layer = await StargzLayer.open(src.blob, { tocDigest: src.tocDigest, prefetch: false });
+        const { src, layer } = await openBlob(source);
         const { footer, tocDigest, index, json } = layer.toc;
         if (o.json) { process.stdout.write(json.toString('utf8') + '\n'); return; }
         const chunks = index.files.reduce((n, f) => n + (f.node.chunks?.length ?? 0), 0);
@@ -78,15 +85,14 @@ export function stargzCommands(p: Command): void {
     });
   s.command('fetch')
     .description('fetch a whole blob into the chunk cache (what bgfetch=1 does in the background), with progress')
-    .argument('<source>', 'blob path, file://, http(s):// or docker:// reference')
+    .argument('<source>', SOURCE)
     .requiredOption('--cache <dir>', 'the chunk cache directory')
     .option('--toc <digest>', 'expected TOC digest (sha256:…)')
     .action(async (source: string, o: { cache: string; toc?: string }) => {
       try {
-        const { openSource, StargzLayer, cacheFor } = await lib();
-        const src = await openSource(o.toc ? `${source}${source.includes('?') ? '&' : '?'}toc=${o.toc}` : source);
+        const { cacheFor } = await lib();
         const cache = cacheFor(new URLSearchParams({ cache: resolve(o.cache) }), '', () => {});
-        const layer = await StargzLayer.open(src.blob, { tocDigest: src.tocDigest, prefetch: false, cache });
+        const { src, layer } = await openBlob(source, o.toc, { cache });
         const tty = process.stderr.isTTY;
         let last = -1;
         const t0 = Date.now();
@@ -110,9 +116,8 @@ export function stargzCommands(p: Command): void {
     .option('--insecure', 'plain HTTP to another host')
     .action(async (blob: string, ref: string, o: { insecure?: boolean }) => {
       try {
-        const { openSource, StargzLayer, pushLayer } = await lib();
-        const src = await openSource(blob);
-        const layer = await StargzLayer.open(src.blob, { prefetch: false });
+        const { pushLayer } = await lib();
+        const { layer } = await openBlob(blob);
         const tocDigest = layer.toc.tocDigest;
         await layer.close();
         const r = await pushLayer(ref, fs.readFileSync(resolve(blob)), tocDigest, { insecure: o.insecure });
@@ -121,13 +126,11 @@ export function stargzCommands(p: Command): void {
     });
   s.command('verify')
     .description('read every chunk and check it against the TOC (and the TOC against --toc)')
-    .argument('<source>', 'blob path or file:// URL')
+    .argument('<source>', SOURCE)
     .option('--toc <digest>', 'expected TOC digest (sha256:…)')
     .action(async (source: string, o: { toc?: string }) => {
       try {
-        const { openSource, StargzLayer } = await lib();
-        const src = await openSource(o.toc ? `${source}${source.includes('?') ? '&' : '?'}toc=${o.toc}` : source);
-        const layer = await StargzLayer.open(src.blob, { tocDigest: src.tocDigest, prefetch: false, cacheBytes: 0 });
+        const { layer } = await openBlob(source, o.toc, { cacheBytes: 0 });
         let files = 0, bytes = 0;
         for (const { path, node } of layer.index.files) {
           for (let off = 0; off < node.size; off += 4 << 20) {

@@ -91,7 +91,8 @@ async function mountCommand(kind: string, args: string[], flags: MountFlags): Pr
       if ((upperdir === undefined) !== (workdir === undefined)) throw new OptionError('upperdir= and workdir= go together');
       // a path is made absolute here: the daemon does not keep our working directory
       const given = /^[a-z][a-z0-9+.-]*:\/\//i.test(args[0]) ? args[0] : resolve(args[0]);
-      const source = `${given}${given.includes('?') ? '&' : '?'}${params}`;
+      const { withParams } = await import('../plugins/builtin/stargz.js');
+      const source = withParams(given, params);
       const { createOverlay } = await import('../overlay/index.js');
       // a lazy lower layer (the stargz plugin), read-only or under an upper
       make = () => createOverlay({ lowerdirs: [`//stargz/${Buffer.from(source).toString('base64url')}/`], plugins: ['stargz'], upperdir, workdir }, log);

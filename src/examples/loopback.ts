@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { FOpen, InitFlag, RENAME_EXCHANGE, ROOT_ID, S_IFDIR, S_IFLNK, S_IFREG, SetattrValid } from '../fuse/abi.js';
 import type { ConnectionInfo, FileSystem, SetattrArgs } from '../fuse/api.js';
 import { attrFromStats, dtype, statxFromStats } from '../fuse/attr.js';
+import { direntsThatFit } from '../fuse/codec.js';
 import { FuseError } from '../fuse/errors.js';
 import { shim, type Shim } from '../fuse/native.js';
 import { BackingFiles } from '../fuse/backing.js';
@@ -362,11 +363,8 @@ export class LoopbackFS implements FileSystem {
 
   readdir(_c: Context, ino: number, fh: number, offset: number, size: number): DirEntry[] {
     const names = this.dir(fh).names, base = this.node(ino).path, out: DirEntry[] = [];
-    let bytes = 0;
-    for (let i = offset; i < names.length; i++) {
+    for (let i = offset, end = direntsThatFit(names, offset, size, false); i < end; i++) {
       const { name, type } = names[i];
-      bytes += (24 + Buffer.byteLength(name) + 7) & ~7;
-      if (bytes > size) break;
       // d_ino must be the st_ino that stat reports (find -inum, scandir().inode(), du and cp -a's link detection rely on it)
       let dino: number;
       try { dino = Number(fs.lstatSync(join(base, name), BIG).ino); } catch { continue; } // vanished since opendir
@@ -377,11 +375,8 @@ export class LoopbackFS implements FileSystem {
 
   readdirplus(_c: Context, ino: number, fh: number, offset: number, size: number): DirEntryPlus[] {
     const names = this.dir(fh).names, base = this.node(ino).path, out: DirEntryPlus[] = [];
-    let bytes = 0;
-    for (let i = offset; i < names.length; i++) {
+    for (let i = offset, end = direntsThatFit(names, offset, size, true); i < end; i++) {
       const { name } = names[i];
-      bytes += (152 + Buffer.byteLength(name) + 7) & ~7;
-      if (bytes > size) break;
       const p = join(base, name);
       let st: fs.BigIntStats;
       try { st = fs.lstatSync(p, BIG); } catch { continue; } // vanished since opendir

@@ -6,6 +6,7 @@
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_ID, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../fuse/abi.js';
 import type { FileSystem, SetattrArgs } from '../fuse/api.js';
 import { dtype, nowTime } from '../fuse/attr.js';
+import { direntsThatFit } from '../fuse/codec.js';
 import { FuseError } from '../fuse/errors.js';
 import type { Attr, Context, DirEntry, DirEntryPlus, Entry, Statfs } from '../fuse/types.js';
 
@@ -381,10 +382,8 @@ export class MemFS implements FileSystem {
 
   readdirplus(_c: Context, ino: number, _fh: number, offset: number, size: number): DirEntryPlus[] {
     const out: DirEntryPlus[] = [];
-    let bytes = 0;
-    for (const e of this.listing(ino, offset)) {
-      bytes += 152 + ((Buffer.byteLength(e.name) + 7) & ~7);
-      if (bytes > size) break;
+    const list = this.listing(ino, offset);
+    for (const e of list.slice(0, direntsThatFit(list, 0, size, true))) {
       const n = this.node(e.ino);
       const entry = e.name === '.' || e.name === '..'
         ? { nodeid: 0, entryValid: 0, attrValid: 0, attr: this.attr(n) }

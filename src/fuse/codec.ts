@@ -688,6 +688,20 @@ export function direntPlusSize(nameBytes: number): number {
 }
 
 /**
+ * For filesystems answering READDIR(PLUS) from a listing: the index after the
+ * last entry from `offset` whose records fit in `size` reply bytes.
+ */
+export function direntsThatFit(entries: readonly { name: string }[], offset: number, size: number, plus: boolean): number {
+  let bytes = 0, i = offset;
+  for (; i < entries.length; i++) {
+    const n = Buffer.byteLength(entries[i].name);
+    bytes += plus ? direntPlusSize(n) : direntSize(n);
+    if (bytes > size) break;
+  }
+  return i;
+}
+
+/**
  * Packs READDIR records into at most `max` bytes. Returns the reply and how
  * many entries fitted (the rest must be offered again from their cookie).
  */

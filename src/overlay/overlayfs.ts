@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { FOpen, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_ID, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SetattrValid } from '../fuse/abi.js';
 import type { ConnectionInfo, FileSystem, SetattrArgs } from '../fuse/api.js';
 import { BackingFiles } from '../fuse/backing.js';
+import { direntsThatFit } from '../fuse/codec.js';
 import type { SessionOptions } from '../fuse/session.js';
 import { FuseError } from '../fuse/errors.js';
 import { shim } from '../fuse/native.js';
@@ -764,11 +765,8 @@ export class OverlayFS implements FileSystem {
     const dir = this.dirNode(ino);
     const entries = await this.listing(dir, fh);
     const out: DirEntry[] = [];
-    let bytes = 0;
-    for (let i = offset; i < entries.length; i++) {
+    for (let i = offset, end = direntsThatFit(entries, offset, size, false); i < end; i++) {
       const e = entries[i];
-      bytes += (24 + Buffer.byteLength(e.name) + 7) & ~7;
-      if (bytes > size) break;
       if (e.ino === 0) e.ino = await this.direntIno(dir, e.name).catch(() => 0xffffffff);
       out.push({ ino: e.ino, off: i + 1, type: e.type, name: e.name });
     }
@@ -781,12 +779,9 @@ export class OverlayFS implements FileSystem {
    * Asking the thread pool to stat the batch first lets those reads overlap
    * (only the first READDIRPLUS of a listing comes here: the kernel caches it).
    */
-  private warmInodes(dir: OvlNode, entries: ListEntry[], offset: number, size: number): void {
-    let bytes = 0;
-    for (let i = offset; i < entries.length; i++) {
+  private warmInodes(dir: OvlNode, entries: ListEntry[], offset: number, end: number): void {
+    for (let i = offset; i < end; i++) {
       const e = entries[i];
-      bytes += (152 + Buffer.byteLength(e.name) + 7) & ~7;
-      if (bytes > size) break;
       if (e.layer < 0) continue;
       const host = this.layers[e.layer].hostPath?.(join2(dir.path, e.name));
       if (host) fs.lstat(host, () => {});
@@ -796,13 +791,11 @@ export class OverlayFS implements FileSystem {
   async readdirplus(_c: Context, ino: number, fh: number, offset: number, size: number): Promise<DirEntryPlus[]> {
     const dir = this.dirNode(ino);
     const entries = await this.listing(dir, fh);
-    this.warmInodes(dir, entries, offset, size);
+    const end = direntsThatFit(entries, offset, size, true);
+    this.warmInodes(dir, entries, offset, end);
     const out: DirEntryPlus[] = [];
-    let bytes = 0;
-    for (let i = offset; i < entries.length; i++) {
+    for (let i = offset; i < end; i++) {
       const e = entries[i];
-      bytes += (152 + Buffer.byteLength(e.name) + 7) & ~7;
-      if (bytes > size) break;
       let entry: Entry = { nodeid: 0, entryValid: 0, attrValid: 0, attr: zeroAttr(e.ino) };
       if (e.name !== '.' && e.name !== '..') {
         let f: Found | null = null;

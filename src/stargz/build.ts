@@ -22,7 +22,7 @@ import { eachTarEntry, openTarFile } from '../layers/tarfile.js';
 import { estargzFooter, LANDMARK_BYTE, NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, TOC_TAR_NAME, type TocEntryJson } from './format.js';
 import { sha256 } from './digest.js';
 import { encodeHeader, pad512, type TarMeta, type TarType } from './tar-header.js';
-import { cleanName } from './toc.js';
+import { cleanEntryName } from '../layers/entry-tree.js';
 
 export const DEFAULT_CHUNK_SIZE = 4 << 20;
 
@@ -70,6 +70,13 @@ function readerAt(fd: number, base: number) {
 const TYPE_OF: Record<string, TarType> = { file: 'file', 'contiguous-file': 'file', directory: 'directory', symlink: 'symlink', link: 'link', 'character-device': 'character-device', 'block-device': 'block-device', fifo: 'fifo' };
 
 /** Entries of a .tar / .tar.gz, in archive order (a gzip one is first decompressed into an unlinked temp file). */
+/** An archive or command-line name, cleaned; one that leaves the layer is refused. */
+function entryName(name: string): string {
+  const clean = cleanEntryName(name);
+  if (clean === null) throw new Error(`entry ${JSON.stringify(name)} leaves the layer (..)`);
+  return clean;
+}
+
 async function tarEntries(file: string, fds: number[]): Promise<SourceEntry[]> {
   const fd = await openTarFile(file);
   fds.push(fd);
@@ -77,13 +84,13 @@ async function tarEntries(file: string, fds: number[]): Promise<SourceEntry[]> {
   await eachTarEntry(fd, (h) => {
     const type = TYPE_OF[h.type ?? ''];
     if (!type) throw new Error(`${file}: entry ${h.name}: tar type ${h.type} is not supported`);
-    const name = cleanName(h.name);
+    const name = entryName(h.name);
     if (name === TOC_TAR_NAME || name === PREFETCH_LANDMARK || name === NO_PREFETCH_LANDMARK || name === '') return;
     const xattrs = new Map<string, Buffer>();
     for (const [k, v] of Object.entries(h.pax ?? {})) if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice(13), Buffer.from(v));
     const meta: TarMeta = {
       name, type, mode: h.mode ?? 0o644, uid: h.uid ?? 0, gid: h.gid ?? 0, size: type === 'file' ? h.size ?? 0 : 0,
-      mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000), linkname: type === 'link' ? cleanName(h.linkname ?? '') : h.linkname ?? undefined,
+      mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000), linkname: type === 'link' ? entryName(h.linkname ?? '') : h.linkname ?? undefined,
       uname: h.uname || undefined, gname: h.gname || undefined, devmajor: h.devmajor ?? 0, devminor: h.devminor ?? 0,
       ...(xattrs.size ? { xattrs } : {}),
     };
@@ -153,7 +160,7 @@ function order(entries: SourceEntry[], prioritized: string[]): SourceEntry[] {
     first.push(e);
   };
   for (const p of prioritized) {
-    const name = cleanName(p);
+    const name = entryName(p);
     if (!byName.has(name)) throw new Error(`prioritized file ${p} is not in the layer`);
     take(name);
   }

@@ -9,6 +9,7 @@
  * use, unknown keys, `chunkSize` 0 on a last chunk, empty files without an
  * offset, duplicate names (the last wins).
  */
+import { cleanEntryName, EntryTree, makedev } from '../layers/entry-tree.js';
 import { FormatError, NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, type TocEntryJson, type TocJson } from './format.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -55,11 +56,11 @@ function fail(e: TocEntryJson | undefined, why: string): never {
   throw new FormatError(e ? `TOC entry ${JSON.stringify(e.name)}: ${why}` : `TOC: ${why}`);
 }
 
-/** `./a/b/`, `/a/b`, `a//b` → `a/b`; '' for the root; a `..` component is refused. */
+/** The entry's name, cleaned (`./a/`, `/a` → `a`); a name that leaves the layer is refused. */
 export function cleanName(name: string, e?: TocEntryJson): string {
-  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..')) fail(e, 'the name leaves the layer (..)');
-  return parts.join('/');
+  const clean = cleanEntryName(name);
+  if (clean === null) fail(e, 'the name leaves the layer (..)');
+  return clean;
 }
 
 function int(e: TocEntryJson, key: keyof TocEntryJson, max = MAX_SAFE): number {
@@ -78,10 +79,6 @@ export function parseTime(s: string | undefined): bigint {
   return BigInt(ms) * 1_000_000n + BigInt((m?.[2] ?? '').padEnd(9, '0') || '0');
 }
 
-function makedev(major: number, minor: number): number {
-  return ((minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12)) >>> 0;
-}
-
 export interface IndexOptions {
   /** the payload ends here (TOC start): chunk ranges must lie below */
   payloadEnd: number;
@@ -90,7 +87,7 @@ export interface IndexOptions {
 }
 
 export class TocIndex {
-  readonly nodes = new Map<string, TocNode>();
+  private readonly tree: EntryTree<TocNode>;
   /** regular files in TOC order (prefetch walks them) */
   readonly files: { path: string; node: TocNode }[] = [];
   /** blob offset of `.prefetch.landmark`: the prioritized files lie below it */
@@ -101,7 +98,7 @@ export class TocIndex {
   constructor(toc: TocJson, opts: IndexOptions) {
     if (!toc || typeof toc !== 'object' || !Array.isArray(toc.entries)) fail(undefined, 'no entries array');
     if (toc.version !== 1) fail(undefined, `unsupported version ${JSON.stringify(toc.version)}`);
-    this.nodes.set('', this.dirNode());
+    this.tree = new EntryTree(this.dirNode(1), () => this.dirNode(this.nextIno++));
     const offsets: number[] = [opts.payloadEnd];
     const links: [string, string, TocEntryJson][] = [];
     const chunksOf = new Map<TocNode, { e: TocEntryJson; c: Chunk }[]>();
@@ -128,11 +125,11 @@ export class TocIndex {
       }
       if (path === '') {
         if (e.type !== 'dir') fail(e, 'the root is not a directory');
-        Object.assign(this.nodes.get('')!, this.meta(e));
+        Object.assign(this.tree.get('')!, this.meta(e));
         continue;
       }
       const node = this.entryNode(e, opts);
-      this.put(path, node);
+      this.tree.put(path, node);
       if (node.type === 'reg') {
         this.files.push({ path, node });
         lastFile = { node, path };
@@ -141,11 +138,9 @@ export class TocIndex {
     }
     for (const [path, target, e] of links) {
       if (path === '') fail(e, 'a hard link cannot be the root');
-      const t = this.nodes.get(target);
+      const t = this.tree.get(target);
       if (!t || t.type === 'dir') fail(e, `hard link to ${JSON.stringify(target)}, which is ${t ? 'a directory' : 'not in the TOC'}`);
-      if (this.nodes.get(path) === t) continue;
-      t.nlink++;
-      this.put(path, t);
+      this.tree.link(path, t);
     }
     // a chunk's compressed bytes run to the next member start (or to its endOffset)
     const starts = [...new Set(offsets)].sort((a, b) => a - b);
@@ -177,8 +172,13 @@ export class TocIndex {
     }
   }
 
-  private dirNode(): TocNode {
-    return { type: 'dir', perm: 0o755, uid: 0, gid: 0, size: 4096, mtimeNs: 0n, rdev: 0, ino: 1, nlink: 2, children: new Map() };
+  /** path → node (the root is '') */
+  get nodes(): Map<string, TocNode> {
+    return this.tree.nodes;
+  }
+
+  private dirNode(ino: number): TocNode {
+    return { type: 'dir', perm: 0o755, uid: 0, gid: 0, size: 4096, mtimeNs: 0n, rdev: 0, ino, nlink: 2, children: new Map() };
   }
 
   private meta(e: TocEntryJson): Partial<TocNode> {
@@ -221,42 +221,5 @@ export class TocIndex {
     if (e.chunkType === 'zeros') c.zeros = true;
     else if (e.offset === undefined) fail(e, 'a non-empty file or chunk without an offset');
     return c;
-  }
-
-  /** Puts a node at a path (replacing what was there), making missing parents. */
-  private put(path: string, node: TocNode): void {
-    const slash = path.lastIndexOf('/');
-    const parentPath = slash < 0 ? '' : path.slice(0, slash);
-    let parent = this.nodes.get(parentPath);
-    if (!parent || !parent.children) {
-      if (parent) this.remove(parentPath);
-      parent = this.dirNode();
-      parent.ino = this.nextIno++;
-      this.put(parentPath, parent);
-    }
-    const old = this.nodes.get(path);
-    if (old && old !== node) {
-      if (old.children && node.children) {
-        // a directory named again keeps its children
-        node.children = old.children;
-        node.nlink = old.nlink;
-        node.ino = old.ino;
-      } else this.remove(path);
-    }
-    const name = path.slice(slash + 1);
-    if (!parent.children!.has(name) && node.children) parent.nlink++;
-    parent.children!.set(name, node);
-    this.nodes.set(path, node);
-  }
-
-  private remove(path: string): void {
-    const n = this.nodes.get(path);
-    if (!n) return;
-    if (n.children) for (const name of [...n.children.keys()]) this.remove(`${path}/${name}`);
-    this.nodes.delete(path);
-    const slash = path.lastIndexOf('/');
-    const parent = this.nodes.get(slash < 0 ? '' : path.slice(0, slash));
-    if (parent?.children?.delete(path.slice(slash + 1)) && n.children) parent.nlink--;
-    if (!n.children) n.nlink--;
   }
 }

@@ -25,6 +25,12 @@ import type { Plugin, PluginContext } from '../api.js';
 
 export interface StargzSource { blob: BlobReader; tocDigest?: string; prefetch: boolean; params: URLSearchParams }
 
+/** SOURCE with more of our query parameters (toc=, cache=, …) appended. */
+export function withParams(source: string, params: Record<string, string> | URLSearchParams): string {
+  const q = new URLSearchParams(params).toString();
+  return q ? `${source}${source.includes('?') ? '&' : '?'}${q}` : source;
+}
+
 /** Query parameters that are ours, not the server's. */
 const OUR_PARAMS = ['toc', 'prefetch', 'layer', 'insecure', 'cache', 'cache_max', 'bgfetch'];
 const HAS_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;

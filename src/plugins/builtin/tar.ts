@@ -14,6 +14,7 @@
  */
 import * as fs from 'node:fs';
 import type * as tar from 'tar-stream';
+import { cleanEntryName, EntryTree, makedev } from '../../layers/entry-tree.js';
 import { eachTarEntry, openTarFile, type TarHeader } from '../../layers/tarfile.js';
 import { FuseError } from '../../fuse/errors.js';
 import type { LayerDirent } from '../../layers/types.js';
@@ -26,8 +27,12 @@ const XATTR_PREFIX = 'SCHILY.xattr.';
 /** st_size of directories: what they have once extracted onto ext4/xfs (one block) */
 const DIR_SIZE = 4096;
 
-interface TarNode {
-  st: DataSourceStat & { mode: number; size: number; ino: number; nlink: number };
+/** An entry: its stat (served as it is) plus where its data and extras are. */
+interface TarNode extends DataSourceStat {
+  mode: number;
+  size: number;
+  ino: number;
+  nlink: number;
   /** data offset in the (uncompressed) archive */
   offset: number;
   link?: Buffer;
@@ -36,15 +41,13 @@ interface TarNode {
 }
 
 /** 'a/./b/' → 'a/b'; throws on '..' (an archive must not reach outside its layer). */
-export function normalizeName(name: string): string {
-  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..')) throw new Error(`entry ${JSON.stringify(name)} leaves the layer (..)`);
-  return parts.join('/');
+function normalizeName(name: string): string {
+  const clean = cleanEntryName(name);
+  if (clean === null) throw new Error(`entry ${JSON.stringify(name)} leaves the layer (..)`);
+  return clean;
 }
 
-function makedev(major: number, minor: number): number {
-  return ((minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12)) >>> 0;
-}
+const dirNode = (ino: number): TarNode => ({ mode: S_IFDIR | 0o755, size: DIR_SIZE, ino, nlink: 2, offset: 0, children: new Map() });
 
 function mtimeNs(h: tar.Header): bigint | undefined {
   const pax = (h as { pax?: Record<string, string> }).pax?.mtime;
@@ -56,12 +59,10 @@ function mtimeNs(h: tar.Header): bigint | undefined {
 }
 
 export class TarSource implements DataSource {
-  private readonly nodes = new Map<string, TarNode>();
   private nextIno = 2;
+  private readonly tree = new EntryTree<TarNode>(dirNode(1), () => dirNode(this.nextIno++));
 
-  private constructor(private readonly fd: number, private readonly fileSize: number, private readonly log: (l: string) => void) {
-    this.nodes.set('', { st: { mode: S_IFDIR | 0o755, size: DIR_SIZE, ino: 1, nlink: 2 }, offset: 0, children: new Map() });
-  }
+  private constructor(private readonly fd: number, private readonly fileSize: number, private readonly log: (l: string) => void) {}
 
   /** Opens and indexes an archive (decompressing a gzip one first). */
   static async open(file: string, workDir: string, log: (l: string) => void): Promise<TarSource> {
@@ -96,93 +97,52 @@ export class TarSource implements DataSource {
       if (typeof h.byteOffset !== 'number') throw new Error('tar-stream did not report data offsets');
       if (h.byteOffset + size > this.fileSize) throw new Error(`entry ${h.name}: data runs past the end of the archive`);
     }
-    const old = this.nodes.get(path);
-    const st = {
-      mode: fmt | ((h.mode ?? 0o644) & 0o7777), size: fmt === S_IFREG ? size : fmt === S_IFLNK ? Buffer.byteLength(h.linkname ?? '') : fmt === S_IFDIR ? DIR_SIZE : 0,
-      uid: h.uid ?? 0, gid: h.gid ?? 0, ino: 0, nlink: fmt === S_IFDIR ? 2 : 1, mtimeNs: mtimeNs(h),
-      rdev: fmt === S_IFCHR || fmt === S_IFBLK ? makedev(h.devmajor ?? 0, h.devminor ?? 0) : 0,
-    };
+    if (path === '' && fmt !== S_IFDIR) throw new Error(`entry ${JSON.stringify(h.name)}: the layer root is not a directory`);
     let xattrs: Map<string, Buffer> | undefined;
     for (const [k, v] of Object.entries((h.pax ?? {}) as Record<string, string>)) {
       if (k.startsWith(XATTR_PREFIX)) (xattrs ??= new Map()).set(k.slice(XATTR_PREFIX.length), Buffer.from(v, 'utf8'));
     }
-    if (path === '' && fmt !== S_IFDIR) throw new Error(`entry ${JSON.stringify(h.name)}: the layer root is not a directory`);
-    if (path === '' || (old && fmt === S_IFDIR && old.children)) {
-      // a directory again (or the root): new metadata, same children
-      const n = old!;
-      n.st = { ...st, ino: n.st.ino };
-      n.xattrs = xattrs;
-      return;
-    }
-    if (old) this.remove(path);
-    const node: TarNode = {
-      st: { ...st, ino: this.nextIno++ }, offset: h.byteOffset ?? 0,
+    // a directory named again (the root included) keeps its children and inode: the tree sees to that
+    this.tree.put(path, {
+      mode: fmt | ((h.mode ?? 0o644) & 0o7777), size: fmt === S_IFREG ? size : fmt === S_IFLNK ? Buffer.byteLength(h.linkname ?? '') : fmt === S_IFDIR ? DIR_SIZE : 0,
+      uid: h.uid ?? 0, gid: h.gid ?? 0, ino: this.nextIno++, nlink: fmt === S_IFDIR ? 2 : 1, mtimeNs: mtimeNs(h),
+      rdev: fmt === S_IFCHR || fmt === S_IFBLK ? makedev(h.devmajor ?? 0, h.devminor ?? 0) : 0,
+      offset: h.byteOffset ?? 0,
       ...(fmt === S_IFLNK ? { link: Buffer.from(h.linkname ?? '') } : {}),
       ...(fmt === S_IFDIR ? { children: new Map() } : {}),
       ...(xattrs ? { xattrs } : {}),
-    };
-    this.attach(path, node);
+    });
   }
 
   private addHardLink(path: string, target: string): void {
     if (path === '') throw new Error('a hard link cannot be the layer root');
-    const t = this.nodes.get(target);
+    const t = this.tree.get(target);
     if (!t || t.children) {
       this.log(`skipping hard link ${path}: its target ${target} is ${t ? 'a directory' : 'not earlier in the archive'}`);
       return;
     }
-    if (this.nodes.get(path) === t) return;
-    if (this.nodes.has(path)) this.remove(path);
-    t.st.nlink++;
-    this.attach(path, t);
-  }
-
-  /** Puts a node at path, making missing parents (0755 directories, as tar does). */
-  private attach(path: string, node: TarNode): void {
-    const slash = path.lastIndexOf('/');
-    const parentPath = slash < 0 ? '' : path.slice(0, slash);
-    let parent = this.nodes.get(parentPath);
-    if (!parent || !parent.children) {
-      if (parent) this.remove(parentPath);
-      parent = { st: { mode: S_IFDIR | 0o755, size: DIR_SIZE, ino: this.nextIno++, nlink: 2 }, offset: 0, children: new Map() };
-      this.attach(parentPath, parent);
-    }
-    parent.children!.set(path.slice(slash + 1), node);
-    if (node.children) parent.st.nlink++;
-    this.nodes.set(path, node);
-  }
-
-  private remove(path: string): void {
-    const n = this.nodes.get(path);
-    if (!n) return;
-    if (n.children) for (const name of n.children.keys()) this.remove(`${path}/${name}`);
-    this.nodes.delete(path);
-    const slash = path.lastIndexOf('/');
-    const parent = this.nodes.get(slash < 0 ? '' : path.slice(0, slash));
-    parent?.children?.delete(path.slice(slash + 1));
-    if (n.children && parent) parent.st.nlink--;
-    else if (!n.children) n.st.nlink--;
+    this.tree.link(path, t);
   }
 
   private node(path: string): TarNode {
-    const n = this.nodes.get(path);
+    const n = this.tree.get(path);
     if (!n) throw new FuseError('ENOENT');
     return n;
   }
 
   stat(path: string): DataSourceStat | null {
-    return this.nodes.get(path)?.st ?? null;
+    return this.tree.get(path) ?? null;
   }
 
   exists(path: string): boolean {
-    return this.nodes.has(path);
+    return this.tree.nodes.has(path);
   }
 
   readdir(path: string): LayerDirent[] {
     const n = this.node(path);
     if (!n.children) throw new FuseError('ENOTDIR');
     const out: LayerDirent[] = [];
-    for (const [name, c] of n.children) out.push({ name, type: DT[c.st.mode & 0o170000] ?? 0 });
+    for (const [name, c] of n.children) out.push({ name, type: DT[c.mode & 0o170000] ?? 0 });
     return out;
   }
 
@@ -202,8 +162,8 @@ export class TarSource implements DataSource {
 
   read(path: string, offset: number, length: number): Promise<Buffer> {
     const n = this.node(path);
-    if ((n.st.mode & 0o170000) !== S_IFREG) throw new FuseError('EISDIR');
-    const len = Math.max(0, Math.min(length, n.st.size - offset));
+    if ((n.mode & 0o170000) !== S_IFREG) throw new FuseError('EISDIR');
+    const len = Math.max(0, Math.min(length, n.size - offset));
     const buf = Buffer.allocUnsafe(len);
     if (len === 0) return Promise.resolve(buf);
     return new Promise((res, rej) => fs.read(this.fd, buf, 0, len, n.offset + offset, (e, got) => (e ? rej(e) : res(buf.subarray(0, got)))));
