@@ -294,3 +294,9 @@ export function stopOnSignals(log: (l: string) => void, cleanup: () => Promise<v
   }
   return state;
 }
+
+/** A progress logger on stderr: each line tagged and stamped with seconds since it was made. */
+export function stepLog(tag: string): (line: string) => void {
+  const t0 = Date.now();
+  return (l) => process.stderr.write(`[${tag} ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${l}\n`);
+}

@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BENCH, BUILD, cpuBusy, distStale, dropCaches, killLiveChildren, median, mountpoints, must, pidAlive, ROOT, run, sleep, syncAll, stopOnSignals } from './lib.js';
+import { BENCH, BUILD, cpuBusy, distStale, dropCaches, killLiveChildren, median, mountpoints, must, pidAlive, ROOT, run, sleep, syncAll, stepLog, stopOnSignals } from './lib.js';
 import { profileFiles, summarize, summaryText, type ProfSummary } from './overlay-prof.js';
 import { ensureTree, layerTar, type Tree } from './overlay-tree.js';
 import { OVL_TARGETS, OVL_WORKLOADS, ovlConfig, type Ctx, type OvlMetric, type OvlTargetId, type OvlWorkload } from './overlay-workloads.js';
@@ -41,7 +41,7 @@ const { values: argv } = parseArgs({
 });
 
 const t0 = Date.now();
-const log = (l: string) => process.stderr.write(`[ovl ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${l}\n`);
+const log = stepLog('ovl');
 
 const OVL_MNT = join(BUILD, 'ovl-mnt');
 /** a scratch ext4 (loop device over a sparse file, made fresh every run) holding every upper, work and native scratch dir */

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   BENCH, BUILD, buildNative, cpuBusy, distStale, killLiveChildren, mountpoints, mountTarget, MNT_DIR, must, PASSTHROUGH_LL_SRC, ROOT,
-  TARGETS, unmountAll, unmountTarget, type Target, type TargetId, stopOnSignals } from './lib.js';
+  TARGETS, unmountAll, unmountTarget, type Target, type TargetId, stepLog, stopOnSignals } from './lib.js';
 import { goals, goalText, notes, Results, table } from './report.js';
 import { config, WORKLOADS, type Workload } from './workloads.js';
 
@@ -40,7 +40,7 @@ const { values: argv } = parseArgs({
 });
 
 const t0 = Date.now();
-const log = (l: string) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${l}\n`);
+const log = stepLog('bench');
 
 if (argv.help) {
   process.stdout.write(`usage: npm run bench -- [--quick] [--only ${WORKLOADS.map((w) => w.id).join(',')}]

@@ -17,13 +17,12 @@ import { parseArgs } from 'node:util';
 import * as zlib from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
 import { pushLayer, startRegistry } from '../test/registry.js';
-import { BENCH, BUILD, median, must, ROOT, run } from './lib.js';
+import { BENCH, BUILD, median, must, ROOT, run, stepLog } from './lib.js';
 import { fmt } from './report.js';
 
 const { values: argv } = parseArgs({ options: { reps: { type: 'string' } } });
 const REPS = Number(argv.reps ?? 5);
-const t0 = Date.now();
-const log = (l: string) => process.stderr.write(`[stargz ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${l}\n`);
+const log = stepLog('stargz');
 const DIR = join(BUILD, 'stargz');
 const ROOTFS = join(DIR, 'rootfs');
 const BLOB = join(DIR, 'rootfs.esgz');
