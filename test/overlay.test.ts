@@ -228,6 +228,12 @@ describe('tsfuse-overlayfs', () => {
     expect(ours).toContain('default:user:1234:rwx');
     // the upper holds the same ACLs (whiteouts, markers and origin xattrs aside)
     expect(sh(facls, d.u)).toBe(upperK);
+    // a default ACL set through the mount applies to what is created next (the daemon's copy is renewed)
+    const o2 = ovl(`lowerdir=${d.l1},upperdir=${d.u},workdir=${d.w}`, d.m);
+    sh(`touch ${d.m}/plain/before && setfacl -d -m u:555:rwx ${d.m}/plain && touch ${d.m}/plain/after`);
+    expect(sh(`getfacl -n -p ${d.m}/plain/before`)).not.toContain('user:555');
+    expect(sh(`getfacl -n -p ${d.m}/plain/after`)).toMatch(/user:555:rwx[^]*mask::rw-/);
+    o2.unmount();
     // noacl: no FUSE ACLs; the kernel applies the umask and the new file gets exactly the mode asked for
     // (spec/overlay-semantics.md: fuse-overlayfs lets the host's default ACL mask it)
     const u3 = join(d.base, 'u3'), w3 = join(d.base, 'w3');

@@ -33,6 +33,8 @@ export interface OvlNode {
   fds?: Set<number>;
   /** directories: per layer index, whether the kernel's xattr whiteouts count there (overlay.opaque = "x") */
   xw?: boolean[];
+  /** directories: the default ACL new objects inherit (null: none; undefined: not read yet) */
+  aclDefault?: Buffer | null;
 }
 
 export class NodeTable {

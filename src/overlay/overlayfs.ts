@@ -363,8 +363,9 @@ export class OverlayFS implements FileSystem {
   /** With ACLs on, the mode a new object in DIR gets (umask or inherited default ACL) and the ACL xattrs to set on it. */
   private async newObject(dir: OvlNode, mode: number, umask: number, isDir: boolean): Promise<NewObjectAcl> {
     if (!this.acls) return { mode: mode & 0o7777, xattrs: [] };
-    const dflt = await this.layers[dir.layer].getxattr(dir.path, ACL_DEFAULT);
-    return newObjectAcl(mode, umask, isDir, dflt);
+    // read once per directory: every create in it needs it (setxattr/removexattr of it forget it)
+    if (dir.aclDefault === undefined) dir.aclDefault = await this.layers[dir.layer].getxattr(dir.path, ACL_DEFAULT);
+    return newObjectAcl(mode, umask, isDir, dir.aclDefault);
   }
 
   private setAcls(path: string, a: NewObjectAcl): void {
@@ -845,6 +846,7 @@ export class OverlayFS implements FileSystem {
     const n = this.node(ino);
     await this.copyUp(n);
     this.upper!.setxattr(n.path, name, value, flags);
+    if (name === ACL_DEFAULT) n.aclDefault = undefined;
   }
 
   async removexattr(_c: Context, ino: number, name: string): Promise<void> {
@@ -855,6 +857,7 @@ export class OverlayFS implements FileSystem {
     if (n.layer !== 0 && !(await this.layers[n.layer].getxattr(n.path, name))) throw new FuseError('ENODATA');
     await this.copyUp(n);
     this.upper!.removexattr(n.path, name);
+    if (name === ACL_DEFAULT) n.aclDefault = undefined;
   }
 
   // ------------------------------------------------------------------ misc
