@@ -32,7 +32,7 @@ export interface HttpOptions {
   headers?: Record<string, string>;
 }
 
-export interface Answer {
+interface Answer {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: Buffer;
@@ -43,10 +43,10 @@ export interface Answer {
 
 const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 6 }), https: new https.Agent({ keepAlive: true, maxSockets: 6 }) };
 
-export class Retryable extends Error {}
+class Retryable extends Error {}
 
 /** Parses `Bearer realm="…",service="…",scope="…"` (or Basic realm=…). */
-export function parseChallenge(h: string | undefined): { scheme: string; params: Record<string, string> } | undefined {
+function parseChallenge(h: string | undefined): { scheme: string; params: Record<string, string> } | undefined {
   if (!h) return undefined;
   const m = /^\s*(\w+)\s*(.*)$/s.exec(h);
   if (!m) return undefined;
@@ -56,7 +56,7 @@ export function parseChallenge(h: string | undefined): { scheme: string; params:
 }
 
 /** Splits a multipart/byteranges body into [start, bytes] parts. */
-export function parseMultipart(body: Buffer, boundary: string): { start: number; end: number; data: Buffer }[] {
+function parseMultipart(body: Buffer, boundary: string): { start: number; end: number; data: Buffer }[] {
   const delim = Buffer.from(`--${boundary}`);
   const parts: { start: number; end: number; data: Buffer }[] = [];
   let at = body.indexOf(delim);
@@ -288,7 +288,7 @@ function basic(c: Credentials): string {
 }
 
 /** One request/response, bounded by the deadline and maxBody. Network trouble is Retryable. */
-export function exchange(method: string, url: URL, headers: Record<string, string>, maxBody: number, deadline: number, spillTo?: { fd: number; max: number }): Promise<Answer> {
+function exchange(method: string, url: URL, headers: Record<string, string>, maxBody: number, deadline: number, spillTo?: { fd: number; max: number }): Promise<Answer> {
   const mod = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const left = deadline - Date.now();

@@ -13,7 +13,6 @@ import type { DataSource, DataSourceStat } from '../plugins/api.js';
 import type { BlobReader } from './blob.js';
 import type { ChunkCache } from './cache.js';
 import { sha256 } from './digest.js';
-export { sha256 };
 import { codecOf, decodeToc, decodeWindow, type Codec } from './decompress.js';
 import { FOOTER_PROBE, FormatError, MAX_TOC_BYTES, parseFooter, type Footer, type TocJson } from './format.js';
 import { TocIndex, type Chunk, type TocNode } from './toc.js';
