@@ -27,7 +27,7 @@ export async function serve(fsys: FileSystem, mountpoint: string, opts: { mount?
     await session.ready;
   } catch (e) {
     // unmounted by someone before the kernel even sent INIT: a mount that came and went, not a failure
-    if (session.isEnded && /before INIT: unmounted/.test((e as Error).message)) {
+    if (session.endReason === 'unmounted' || session.endReason === 'disconnected') {
       return { session, mounted, mountpoint: mounted.mountpoint, closed: session.closed, unmount: async () => {} };
     }
     session.close();

@@ -138,9 +138,13 @@ export class Session {
     return this.ended;
   }
 
+  /** why the session ended ('unmounted' when the kernel let go), once it has */
+  endReason: string | undefined;
+
   private end(why: string): void {
     if (this.ended) return;
     this.ended = true;
+    this.endReason = why;
     if (this.watchHandle) shim().unwatch(this.watchHandle);
     this.watchHandle = undefined;
     this.readyReject(new Error(`session ended before INIT: ${why}`));
