@@ -172,7 +172,7 @@ async function mountTarget(id: OvlTargetId, w: OvlWorkload, x: Ctx): Promise<Mou
   else if (argv['cpu-prof']) {
     const dir = join(OVL_PROF, w.id);
     fs.mkdirSync(dir, { recursive: true });
-    cmd = [process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, TSFUSE_OVL, '-o', opts, ...extra(argv['tsfuse-opts']), mnt];
+    cmd = [process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, join(ROOT, 'dist/cli/overlayfs.js'), '-o', opts, ...extra(argv['tsfuse-opts']), mnt];
   } else cmd = [TSFUSE_OVL, '-o', opts, ...extra(argv['tsfuse-opts']), mnt];
   const before = new Set(daemonPids(mnt));
   const m: Mounted = { id, dir: mnt, mnt, runDir };

@@ -91,7 +91,7 @@ async function main(): Promise<void> {
       const dlog = join(DIR, 'daemon.log');
       fs.rmSync(dlog, { force: true });
       const a = Date.now();
-      const m = await run(process.execPath, [OVL, '-o', `plugins=stargz,lowerdir=${el}`, mnt], { env: { ...process.env, TSFUSE_DAEMON_LOG: dlog }, timeoutMs: 60_000 });
+      const m = await run(OVL, ['-o', `plugins=stargz,lowerdir=${el}`, mnt], { env: { ...process.env, TSFUSE_DAEMON_LOG: dlog }, timeoutMs: 60_000 });
       if (m.code !== 0) throw new Error(`mount: ${m.stderr.trim()}`);
       const hello = await run('chroot', [mnt, '/bin/sh', '-c', 'echo hello world'], { timeoutMs: 60_000 });
       const ms = Date.now() - a;

@@ -7,6 +7,8 @@
  *   - the FUSE device ioctls (CLONE, BACKING_OPEN, BACKING_CLOSE)
  *   - readiness of the /dev/fuse fd on the libuv loop, and a read that
  *     reports EAGAIN as a number instead of a thrown exception
+ *   - mount(2) as root (no mount(8) process per mount) and setsid() for a
+ *     daemon started straight in the background
  * No protocol logic lives here. Every call returns a number; a negative
  * number is -errno.
  */
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -302,6 +305,20 @@ static napi_value js_set_nonblock(napi_env env, napi_callback_info info) {
   RET(fcntl(fd, F_SETFL, fl | O_NONBLOCK));
 }
 
+/* mount(source, target, fstype, flags, data) */
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  char *src = arg_str(env, argv[0]), *tgt = arg_str(env, argv[1]), *type = arg_str(env, argv[2]), *data = arg_str(env, argv[4]);
+  int r = (src && tgt && type && data) ? mount(src, tgt, type, (unsigned long)arg_int(env, argv[3]), data) : (errno = ENOMEM, -1);
+  int e = errno; free(src); free(tgt); free(type); free(data); errno = e;
+  RET(r);
+}
+
+static napi_value js_setsid(napi_env env, napi_callback_info info) {
+  (void)info;
+  RET(setsid());
+}
+
 static napi_value js_makedev(napi_env env, napi_callback_info info) {
   ARGS(2);
   return num(env, (double)makedev((unsigned)arg_int(env, argv[0]), (unsigned)arg_int(env, argv[1])));
@@ -318,7 +335,7 @@ NAPI_MODULE_INIT() {
     { "backingClose", js_backing_close }, { "read", js_read },
     { "watch", js_watch }, { "unwatch", js_unwatch }, { "pause", js_pause },
     { "resume", js_resume }, { "setNonblock", js_set_nonblock },
-    { "makedev", js_makedev },
+    { "makedev", js_makedev }, { "mount", js_mount }, { "setsid", js_setsid },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

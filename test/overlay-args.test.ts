@@ -317,7 +317,7 @@ describe('errors: one line each', () => {
 const BIN = join(ROOT, 'bin/tsfuse-overlayfs');
 
 function run(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(BIN, [...args], { encoding: 'utf8', timeout: 30_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -382,7 +382,7 @@ describe('tsfuse-overlayfs program', () => {
 
   it('a relative mountpoint is resolved before it is checked', () => {
     const base = tempDir('tsfuse-ovl-args-');
-    const r = spawnSync(process.execPath, [BIN, '-o', 'lowerdir=low', 'missing'], { cwd: base, encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(BIN, ['-o', 'lowerdir=low', 'missing'], { cwd: base, encoding: 'utf8', timeout: 30_000 });
     expect(r.status).toBe(1);
     expect(r.stderr).toBe(`tsfuse-overlayfs: mountpoint ${join(fs.realpathSync(base), 'missing')} does not exist\n`);
   });

@@ -20,7 +20,7 @@
  * the run throw.
  *   kernel          mount -t overlay overlay -o lowerdir=..,upperdir=..,workdir=..,redirect_dir=off,index=off,metacopy=off MNT
  *   fuse-overlayfs  fuse-overlayfs -o lowerdir=..,upperdir=..,workdir=.. MNT   (OVL_FUSE_OVERLAYFS=path overrides the binary)
- *   tsfuse          node bin/tsfuse-overlayfs -o lowerdir=..,upperdir=..,workdir=.. MNT
+ *   tsfuse          bin/tsfuse-overlayfs -o lowerdir=..,upperdir=..,workdir=.. MNT
  *   tsfuse-tar      the same, every lower dir packed into a tar (GNU tar, pax format, all xattrs) and served by
  *                   the built-in tar plugin: lowerdir=//tar/<base64url of the tar>/..; judged against the
  *                   tsfuse run of the same scenario with no allowances (a plugin layer must not change a thing)
@@ -159,7 +159,7 @@ function mount(impl: Impl, d: Dirs, l: Live): void {
     if (impl === 'fuse-overlayfs') { cmd = FUSE_OVERLAYFS; args = []; }
     else {
       if (!fs.existsSync(TSFUSE_OVERLAYFS)) throw new Error(`tsfuse selected (OVL_IMPLS) but ${TSFUSE_OVERLAYFS} does not exist`);
-      cmd = process.execPath; args = [TSFUSE_OVERLAYFS];
+      cmd = TSFUSE_OVERLAYFS; args = [];
     }
     const r = run(cmd, [...args, '-o', data, d.mnt], { timeout: 30_000 });
     // find the daemon whatever the outcome, so cleanup can kill it

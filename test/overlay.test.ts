@@ -4,7 +4,7 @@
  * the on-disk format written, inode stability, private xattrs, id
  * mapping, remount, lifecycle through the drop-in command line.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -248,7 +248,7 @@ describe('tsfuse-overlayfs', () => {
 
   it('SIGTERM with a relative mountpoint unmounts cleanly', () => {
     const d = layers();
-    const r = spawnSync(process.execPath, [BIN, '-o', rw(d), 'm'], { cwd: d.base, encoding: 'utf8' });
+    const r = spawnSync(BIN, ['-o', rw(d), 'm'], { cwd: d.base, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const pid = daemonPid(d.m, 'm');
     process.kill(pid, 'SIGTERM');
@@ -260,17 +260,61 @@ describe('tsfuse-overlayfs', () => {
 
   it('a bad layer fails the mount with one line and leaves nothing mounted', () => {
     const d = layers();
-    const r = spawnSync(process.execPath, [BIN, '-o', `lowerdir=${d.base}/missing,upperdir=${d.u},workdir=${d.w}`, d.m], { encoding: 'utf8' });
+    const r = spawnSync(BIN, ['-o', `lowerdir=${d.base}/missing,upperdir=${d.u},workdir=${d.w}`, d.m], { encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain(`${d.base}/missing`);
     expect(isMounted(d.m)).toBe(false);
   });
+
+  it('the launcher: a background mount is one daemon in its own session, holding none of the caller\'s pipes; warnings still reach stderr', () => {
+    const d = layers();
+    // spawnSync returns only once every holder of its stdout/stderr pipes closed them (as Go's cmd.Output() does)
+    const r = spawnSync(BIN, ['-o', `${rw(d)},bogus_opt`, d.m], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('tsfuse-overlayfs: unknown argument ignored: bogus_opt\n');
+    const pid = daemonPid(d.m);
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const [, , pgrp, sid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+      expect([sid, pgrp]).toEqual([pid, pid]);
+      for (const fd of ['0', '1', '2']) expect(fs.readlinkSync(`/proc/${pid}/fd/${fd}`)).toBe('/dev/null');
+      // one Node process for the mount: no other process names this mountpoint
+      const others = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== pid).filter((p) => {
+        try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes(d.m); } catch { return false; }
+      });
+      expect(others).toEqual([]);
+    } finally {
+      forceUnmount(d.m);
+    }
+    waitFor(() => !pidAlive(pid), 10_000, 'daemon exit');
+  });
+
+  it('the launcher hands -o debug to the foreground: the process started is the daemon, logging to its stderr', () => {
+    const d = layers();
+    const logFile = join(d.base, 'debug.log');
+    const log = fs.openSync(logFile, 'w');
+    const child = spawn(BIN, ['-o', `${rw(d)},debug`, d.m], { stdio: ['ignore', 'ignore', log] });
+    fs.closeSync(log);
+    try {
+      waitFor(() => isMounted(d.m), 20_000, 'foreground mount');
+      // the sh launcher exec'd Node in its place: the pid we started serves the mount
+      const argv = fs.readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+      expect(argv).toContain(d.m);
+      expect(argv.some((a) => a.endsWith('cli/overlayfs.js'))).toBe(true);
+      expect(argv).not.toContain('--tsfuse-daemon-child');
+      fs.readdirSync(d.m);
+      waitFor(() => /\bREADDIR/.test(fs.readFileSync(logFile, 'utf8')), 10_000, 'debug lines');
+    } finally {
+      forceUnmount(d.m);
+    }
+    waitFor(() => !pidAlive(child.pid!), 10_000, 'foreground daemon exit');
+  });
 });
 
 describe('tsfuse-overlayfs bad input: one line, non-zero, nothing mounted, layers untouched', () => {
   function fails(opts: string, mnt: string, re: RegExp, stillMounted = false): void {
-    const r = spawnSync(process.execPath, [BIN, '-o', opts, mnt], { encoding: 'utf8' });
+    const r = spawnSync(BIN, ['-o', opts, mnt], { encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
     expect(r.stderr).toMatch(re);

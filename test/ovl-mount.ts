@@ -15,7 +15,7 @@ export interface Ovl { mnt: string; pid: number; unmount(): void }
 
 const mounted: string[] = [];
 export function ovl(opts: string, mnt: string, env?: NodeJS.ProcessEnv): Ovl {
-  const r = spawnSync(process.execPath, [BIN, '-o', opts, mnt], { encoding: 'utf8', timeout: 30_000, env: env && { ...process.env, ...env } });
+  const r = spawnSync(BIN, ['-o', opts, mnt], { encoding: 'utf8', timeout: 30_000, env: env && { ...process.env, ...env } });
   if (r.status !== 0) throw new Error(`tsfuse-overlayfs failed (${r.status}): ${r.stderr.trim()}`);
   mounted.push(mnt);
   const pid = daemonPid(mnt);
@@ -33,7 +33,7 @@ export function ovl(opts: string, mnt: string, env?: NodeJS.ProcessEnv): Ovl {
  * (the test is about to fail) is unmounted after the file's tests.
  */
 export function ovlFails(opts: string, mnt: string, env?: NodeJS.ProcessEnv): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, '-o', opts, mnt], { encoding: 'utf8', timeout: 60_000, env: env && { ...process.env, ...env } });
+  const r = spawnSync(BIN, ['-o', opts, mnt], { encoding: 'utf8', timeout: 60_000, env: env && { ...process.env, ...env } });
   if (isMounted(mnt)) mounted.push(mnt);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -44,7 +44,7 @@ export function daemonPid(mnt: string, arg = mnt): number {
     if (!/^\d+$/.test(p)) continue;
     try {
       const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-      if (argv.some((a) => a.endsWith('tsfuse-overlayfs')) && argv.includes(arg) && argv.some((a) => a.includes('daemon-child'))) return Number(p);
+      if (argv.some((a) => a.endsWith('tsfuse-overlayfs') || a.endsWith('cli/overlayfs.js')) && argv.includes(arg) && argv.some((a) => a.includes('daemon-child'))) return Number(p);
     } catch { /* gone */ }
   }
   throw new Error(`no daemon for ${mnt}`);

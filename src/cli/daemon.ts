@@ -4,12 +4,45 @@
  * non-zero with the child's one-line reason. The child serves until the
  * filesystem is unmounted (fusermount3 -u, umount) and then exits by
  * itself; SIGINT/SIGTERM unmount first.
+ *
+ * Two kinds of parent: a Node parent (runDetached; the child reports over
+ * IPC), or the sh launcher bin/tsfuse-overlayfs, which starts the daemon
+ * directly and reads its verdict from a pipe (TSFUSE_REPORT_FD): a first
+ * line "ok", "error" or "foreground", then lines for its stderr.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { Served } from '../fuse/serve.js';
+import { shim } from '../fuse/native.js';
 
 export const DAEMON_FLAG = '--tsfuse-daemon-child';
+
+let reportFd: number | undefined;
+/** lines for the launcher to print before the verdict's own (warnings) */
+const notes: string[] = [];
+
+/**
+ * Started by the sh launcher: take over its verdict pipe and leave its
+ * session. Call first, before anything is spawned: the pipe is reopened
+ * close-on-exec, so no child of ours can hold the launcher open.
+ */
+export function takeReportPipe(): boolean {
+  const v = process.env.TSFUSE_REPORT_FD;
+  if (v === undefined) return false;
+  delete process.env.TSFUSE_REPORT_FD;
+  const inherited = Number(v);
+  reportFd = fs.openSync(`/proc/self/fd/${inherited}`, 'w');
+  fs.closeSync(inherited);
+  shim().setsid();
+  return true;
+}
+
+/** The launcher reruns us in its foreground (-f or -d came in through -o): nothing was done yet. */
+export function handBackToForeground(): void {
+  if (reportFd === undefined) return;
+  fs.writeSync(reportFd, 'foreground\n');
+  process.exit(0);
+}
 
 /** In the parent: start the child and wait for its verdict. Never returns. */
 export function runDetached(argv: string[], logFile?: string, prog = 'tsfuse'): void {
@@ -43,14 +76,29 @@ export function isDaemonChild(argv: string[]): boolean {
   return argv.includes(DAEMON_FLAG);
 }
 
+/**
+ * Lines for the caller's stderr (warnings): printed now, or carried by the
+ * verdict to the sh launcher. A Node parent prints its own.
+ */
+export function notify(lines: string[], isChild: boolean): void {
+  if (reportFd !== undefined) notes.push(...lines);
+  else if (!isChild) for (const l of lines) process.stderr.write(l + '\n');
+}
+
 /** In the child (or in -f mode): report success to a waiting parent. */
 export function reportReady(): void {
-  if (process.send) { process.send({ ok: true }); process.disconnect?.(); }
+  if (reportFd !== undefined) {
+    fs.writeSync(reportFd, ['ok', ...notes].join('\n') + '\n');
+    fs.closeSync(reportFd);
+    reportFd = undefined;
+  } else if (process.send) { process.send({ ok: true }); process.disconnect?.(); }
 }
 
 /** Report a failure: one line to the parent (or stderr), then exit 1 once it is delivered. */
 export function reportFailure(prog: string, err: unknown): void {
   const msg = `${prog}: ${(err as Error)?.message ?? String(err)}`.split('\n')[0];
+  // the launcher's pipe closes when we exit: it returns once nothing of ours is left running
+  if (reportFd !== undefined) { fs.writeSync(reportFd, ['error', ...notes, msg].join('\n') + '\n'); process.exit(1); }
   if (process.send) process.send({ error: msg }, () => process.exit(1));
   else { process.stderr.write(msg + '\n'); process.exit(1); }
 }

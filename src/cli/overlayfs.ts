@@ -3,12 +3,16 @@
  * line (src/cli/overlayfs-args.ts), so containers-storage's mount_program,
  * mount.fuse3 and people can use it in its place.
  *
- * Daemonizes like fuse-overlayfs and `tsfuse mount`: the parent checks what
- * it can (options, mountpoint, upper and work dirs), re-runs itself in the
- * background and exits 0 only once the child reports the mount live, or 1
- * with the child's one-line reason. The child opens every layer
- * (createOverlay) and mounts before it reports: containers-storage may
- * detach id-mapped lower mounts as soon as the parent returns.
+ * Daemonizes like fuse-overlayfs and `tsfuse mount`: it returns 0 only once
+ * the mount is live, or 1 with the daemon's one-line reason. The usual call
+ * (`-o OPTS [SOURCE] MOUNTPOINT`) comes through the sh launcher
+ * bin/tsfuse-overlayfs, which starts this program straight as the daemon
+ * (one Node start per mount) and reads its verdict from a pipe. Otherwise
+ * the Node parent checks what it can (options, mountpoint, upper and work
+ * dirs) and re-runs itself in the background. Either way the daemon opens
+ * every layer (createOverlay) and mounts before it reports:
+ * containers-storage may detach id-mapped lower mounts as soon as the
+ * parent returns.
  */
 import * as fs from 'node:fs';
 import { isAbsolute } from 'node:path';
@@ -19,7 +23,7 @@ import { serve } from '../fuse/serve.js';
 import type { SessionOptions } from '../fuse/session.js';
 import type { OverlayOptions } from '../overlay/options.js';
 import { VERSION } from '../version.js';
-import { isDaemonChild, reportFailure, reportReady, runDetached, serveUntilUnmounted } from './daemon.js';
+import { handBackToForeground, isDaemonChild, notify, reportFailure, reportReady, runDetached, serveUntilUnmounted, takeReportPipe } from './daemon.js';
 import { OptionError } from './options.js';
 import { OVERLAY_PROG as PROG, OVERLAY_USAGE, parseOverlayArgs, type OverlayMountArgs } from './overlayfs-args.js';
 
@@ -80,6 +84,7 @@ function printVersion(): void {
 }
 
 async function main(argv: string[]): Promise<void> {
+  const launched = takeReportPipe();
   const child = isDaemonChild(argv);
   let parsed;
   try {
@@ -88,11 +93,12 @@ async function main(argv: string[]): Promise<void> {
     reportFailure(PROG, e);
     return;
   }
+  if (launched && (parsed.action !== 'mount' || parsed.foreground)) handBackToForeground();
   if (parsed.action === 'help') { process.stdout.write(OVERLAY_USAGE); process.exit(0); }
   if (parsed.action === 'version') { printVersion(); process.exit(0); }
   const a = parsed;
   // the parent (or -f) speaks; the daemon child's stderr is /dev/null anyway
-  if (!child) for (const w of a.warnings) process.stderr.write(`${PROG}: ${w}\n`);
+  notify(a.warnings.map((w) => `${PROG}: ${w}`), child);
   const log = (l: string) => { if (a.debug || a.foreground || process.env.TSFUSE_DAEMON_LOG) process.stderr.write(`${PROG}: ${new Date().toISOString()} ${l}\n`); };
   try {
     a.mountpoint = absolute(a.mountpoint);

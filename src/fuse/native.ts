@@ -29,6 +29,8 @@ export interface Shim {
   resume(handle: object): number;
   setNonblock(fd: number): number;
   makedev(major: number, minor: number): number;
+  mount(source: string, target: string, fstype: string, flags: number, data: string): number;
+  setsid(): number;
 }
 
 let cached: Shim | undefined;

@@ -84,8 +84,15 @@ export interface UpperLayer extends Layer {
   create(path: string, flags: number, mode: number): number;
   /** an empty file (AUFS whiteouts, opaque markers) */
   createEmpty(path: string, mode: number): void;
-  /** the data of a host file (of `size` bytes, when known) into a new file at `path` (FICLONE where the filesystem allows) */
-  copyFileFrom(hostSource: string, path: string, size?: number): void;
+  /**
+   * The data of a host file (of `size` bytes, when known) into a new file at
+   * `path` (FICLONE where the filesystem allows). Returns true when the file
+   * was created with the permission bits `mode` (the host's umask applied),
+   * false when its mode is something else (to be set by the caller).
+   */
+  copyFileFrom(hostSource: string, path: string, size?: number, mode?: number): boolean;
+  /** owner and umask of the objects this layer creates: copy-up skips a chown or chmod that would change nothing */
+  readonly created?: { uid: number; gid: number; umask: number };
   /** a new file at `path` from chunks (layers without host files) */
   writeFile(path: string, chunks: AsyncIterable<Buffer>): Promise<void>;
   lchown(path: string, uid: number, gid: number): void;

@@ -16,10 +16,19 @@ const NS = 1_000_000_000n;
 export const ORIGIN_XATTR = 'user.fuseoverlayfs.origin';
 const { ENOTSUP, EINVAL, EOVERFLOW, EPERM } = Errno;
 
-/** Owner, mode, xattrs and times of `st` onto the upper object (or workdir temp) at `dst`. */
-export async function copyMetadata(src: Layer, srcPath: string, st: LayerStat, upper: UpperLayer, dst: string): Promise<void> {
-  upper.lchown(dst, st.uid, st.gid);
-  if ((st.mode & S_IFMT) !== S_IFLNK) upper.chmod(dst, st.mode);
+/**
+ * Owner, mode, xattrs and times of `st` onto the upper object (or workdir
+ * temp) at `dst`. `createdMode`: the permission bits `dst` was created with
+ * (before the umask), when known; a chown or chmod that would change nothing
+ * is skipped (each is a syscall on every copy-up).
+ */
+export async function copyMetadata(src: Layer, srcPath: string, st: LayerStat, upper: UpperLayer, dst: string, createdMode?: number): Promise<void> {
+  const made = upper.created;
+  if (!made || made.uid !== st.uid || made.gid !== st.gid) upper.lchown(dst, st.uid, st.gid);
+  // chown clears only set-user/group-ID bits: without those, a file created with the right bits keeps them
+  const perm = st.mode & 0o7777;
+  const exact = made !== undefined && createdMode === perm && (perm & 0o7000) === 0 && (perm & made.umask) === 0;
+  if ((st.mode & S_IFMT) !== S_IFLNK && !exact) upper.chmod(dst, st.mode);
   for (const name of await src.listxattr(srcPath)) {
     if (isPrivateXattr(name)) continue;
     const v = await src.getxattr(srcPath, name);
@@ -63,15 +72,18 @@ async function* chunksOf(src: Layer, path: string, size: number): AsyncIterable<
 export async function copyUpObject(src: Layer, path: string, upper: UpperLayer, upperPath: string, st: LayerStat): Promise<void> {
   const tmp = upper.tempPath();
   const fmt = st.mode & S_IFMT;
+  // created with its own permission bits where that is possible (the work dir is ours alone: 0700)
+  const perm = st.mode & 0o777;
+  let createdMode: number | undefined;
   try {
     if (fmt === S_IFREG) {
       const host = src.hostPath?.(path);
-      if (host) upper.copyFileFrom(host, tmp, st.size);
+      if (host) createdMode = upper.copyFileFrom(host, tmp, st.size, perm) ? perm : undefined;
       else await upper.writeFile(tmp, chunksOf(src, path, st.size));
-    } else if (fmt === S_IFDIR) upper.mkdir(tmp, 0o700);
+    } else if (fmt === S_IFDIR) { upper.mkdir(tmp, perm); createdMode = perm; }
     else if (fmt === S_IFLNK) upper.symlink(await src.readlink(path), tmp);
     else upper.mknod(tmp, st.mode, st.rdev);
-    await copyMetadata(src, path, st, upper, tmp);
+    await copyMetadata(src, path, st, upper, tmp, createdMode);
     // the origin marker keeps st_ino across remounts; user.* xattrs cannot go on special files
     if (fmt === S_IFREG) try { upper.setxattr(tmp, ORIGIN_XATTR, Buffer.from(path), 0); } catch { /* upper without user xattrs */ }
     // no whiteout can stand at upperPath: the object was found below it, so none hid it

@@ -101,7 +101,7 @@ export class OverlayFS implements FileSystem {
     this.gids = new IdMap(opts.gidMappings, opts.squashToGid ?? (opts.squashToRoot ? 0 : undefined));
     const rootLayers = this.layers.map((_, i) => i);
     this.nodes = new NodeTable({
-      nodeid: ROOT_ID, ino: 0, isDir: true, layer: 0, path: '', dirLayers: rootLayers, parent: null, name: '', nlookup: 1, keys: [],
+      ino: 0, fmt: S_IFDIR, isDir: true, layer: 0, path: '', dirLayers: rootLayers, parent: null, name: '', keys: [],
     });
   }
 
@@ -205,7 +205,7 @@ export class OverlayFS implements FileSystem {
       return n;
     }
     n = this.nodes.add({
-      ino: this.inoOf(idLayer, idIno), isDir, layer: f.layer, path: f.path, dirLayers: f.dirLayers,
+      ino: this.inoOf(idLayer, idIno), fmt: f.st.mode & S_IFMT, isDir, layer: f.layer, path: f.path, dirLayers: f.dirLayers,
       parent, name, keys: key === objKey ? [key] : [key, objKey],
     });
     if (!isDir && f.st.nlink > 1) n.names = new Set([f.path]);
@@ -583,8 +583,9 @@ export class OverlayFS implements FileSystem {
     const upper = this.requireUpper();
     await this.copyUp(n);
     const h = a.valid & V.FH ? this.handles.get(a.fh) : undefined;
-    const st0 = await this.statNode(n);
     if (a.valid & (V.MODE | V.UID | V.GID)) {
+      // the current owner and mode matter only where they live in an xattr (they fill what is not changed)
+      const st0 = this.own.inXattrs ? await this.statNode(n) : { uid: -1, gid: -1, mode: n.fmt };
       this.own.set(upper, n.path, st0, {
         mode: a.valid & V.MODE ? a.mode : undefined,
         uid: a.valid & V.UID ? this.uids.toLayer(a.uid) : undefined,
@@ -675,7 +676,8 @@ export class OverlayFS implements FileSystem {
     if (!h) return;
     this.handles.delete(fh);
     if (h.fd < 0) return;
-    h.node.fds?.delete(h.fd);
+    const fds = h.node.fds;
+    if (fds?.delete(h.fd) && fds.size === 0) h.node.fds = undefined;
     this.backing?.release(fh);
     fs.close(h.fd, () => {});
   }
