@@ -1,12 +1,14 @@
 /*
  * tsfuse native shim: only what Node cannot do by itself.
  *   - receive the /dev/fuse fd from fusermount3 (socketpair + SCM_RIGHTS)
- *   - l{get,set,list,remove}xattr, mknodat, renameat2 with flags, and the
- *     calls fs lacks: utimensat with nanoseconds/UTIME_OMIT, fallocate,
- *     lseek (SEEK_DATA/SEEK_HOLE)
+ *   - l{get,set,list,remove}xattr, renameat2 with flags, and the calls fs
+ *     lacks: utimensat with nanoseconds/UTIME_OMIT, fallocate, lseek
+ *     (SEEK_DATA/SEEK_HOLE); all of them relative to a directory fd
  *   - the FUSE device ioctls (CLONE, BACKING_OPEN, BACKING_CLOSE)
  *   - readiness of the /dev/fuse fd on the libuv loop, and a read that
  *     reports EAGAIN as a number instead of a thrown exception
+ *   - the *at calls (paths relative to a layer's root fd): Node has none,
+ *     and a path through /proc/self/fd/N costs a procfs walk every call
  *   - mount(2) as root (no mount(8) process per mount) and setsid() for a
  *     daemon started straight in the background
  * No protocol logic lives here. Every call returns a number; a negative
@@ -107,70 +109,162 @@ static napi_value js_recv_fd(napi_env env, napi_callback_info info) {
   return num(env, fd);
 }
 
+/*
+ * The *at calls, relative to a directory fd (a layer root opened once):
+ * Node has none, and a path through /proc/self/fd/N costs a procfs walk on
+ * every call. dirfd may be AT_FDCWD (-100) for a plain path.
+ */
+#define PATH_ARG(var, v) char var[4097]; do { size_t _n = 0; \
+  if (napi_get_value_string_utf8(env, v, var, sizeof var, &_n) != napi_ok) return num(env, -EINVAL); \
+  if (_n >= sizeof var - 1) return num(env, -ENAMETOOLONG); } while (0)
+#define FD_ARG(v) ((int)arg_int(env, v))
+
+/* openat(dirfd, path, flags, mode) -> fd (close-on-exec) */
+static napi_value js_openat(napi_env env, napi_callback_info info) {
+  ARGS(4); PATH_ARG(p, argv[1]);
+  RET(openat(FD_ARG(argv[0]), p, (int)arg_int(env, argv[2]) | O_CLOEXEC, (mode_t)arg_int(env, argv[3])));
+}
+
+static napi_value js_mkdirat(napi_env env, napi_callback_info info) {
+  ARGS(3); PATH_ARG(p, argv[1]);
+  RET(mkdirat(FD_ARG(argv[0]), p, (mode_t)arg_int(env, argv[2])));
+}
+
+/* unlinkat(dirfd, path, flags): AT_REMOVEDIR (0x200) for a directory */
+static napi_value js_unlinkat(napi_env env, napi_callback_info info) {
+  ARGS(3); PATH_ARG(p, argv[1]);
+  RET(unlinkat(FD_ARG(argv[0]), p, (int)arg_int(env, argv[2])));
+}
+
+static napi_value js_fchmodat(napi_env env, napi_callback_info info) {
+  ARGS(3); PATH_ARG(p, argv[1]);
+  RET(fchmodat(FD_ARG(argv[0]), p, (mode_t)arg_int(env, argv[2]), 0));
+}
+
+/* fchownat(dirfd, path, uid, gid) never follows a final symlink; -1 keeps an id */
+static napi_value js_fchownat(napi_env env, napi_callback_info info) {
+  ARGS(4); PATH_ARG(p, argv[1]);
+  RET(fchownat(FD_ARG(argv[0]), p, (uid_t)arg_int(env, argv[2]), (gid_t)arg_int(env, argv[3]), AT_SYMLINK_NOFOLLOW));
+}
+
+static napi_value js_mknodat(napi_env env, napi_callback_info info) {
+  ARGS(4); PATH_ARG(p, argv[1]);
+  RET(mknodat(FD_ARG(argv[0]), p, (mode_t)arg_int(env, argv[2]), (dev_t)arg_int(env, argv[3])));
+}
+
+/* symlinkat(target string or Buffer, dirfd, path) */
+static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
+  ARGS(3); PATH_ARG(p, argv[2]);
+  char target[4097];
+  bool isbuf = false;
+  napi_is_buffer(env, argv[0], &isbuf);
+  if (isbuf) {
+    size_t len; void *d = arg_buf(env, argv[0], &len);
+    if (len >= sizeof target) return num(env, -ENAMETOOLONG);
+    memcpy(target, d, len); target[len] = 0;
+  } else {
+    size_t n = 0;
+    if (napi_get_value_string_utf8(env, argv[0], target, sizeof target, &n) != napi_ok) return num(env, -EINVAL);
+    if (n >= sizeof target - 1) return num(env, -ENAMETOOLONG);
+  }
+  RET(symlinkat(target, FD_ARG(argv[1]), p));
+}
+
+/* linkat(olddirfd, old, newdirfd, new): never follows a final symlink */
+static napi_value js_linkat(napi_env env, napi_callback_info info) {
+  ARGS(4); PATH_ARG(a, argv[1]); PATH_ARG(b, argv[3]);
+  RET(linkat(FD_ARG(argv[0]), a, FD_ARG(argv[2]), b, 0));
+}
+
+/* renameat(olddirfd, old, newdirfd, new, flags): renameat2 with RENAME_NOREPLACE / RENAME_EXCHANGE */
+static napi_value js_renameat(napi_env env, napi_callback_info info) {
+  ARGS(5); PATH_ARG(a, argv[1]); PATH_ARG(b, argv[3]);
+  RET(syscall(SYS_renameat2, FD_ARG(argv[0]), a, FD_ARG(argv[2]), b, (unsigned)arg_int(env, argv[4])));
+}
+
+/*
+ * xattrs relative to a directory fd, never following a final symlink:
+ * {get,list,set,remove}xattrat (Linux 6.13). Where the kernel (or a seccomp
+ * filter) refuses them, the l*xattr call on /proc/self/fd/N/path instead.
+ */
+struct xattr_args_v0 { uint64_t value; uint32_t size; uint32_t flags; };
+enum { NR_SETXATTRAT = 463, NR_GETXATTRAT = 464, NR_LISTXATTRAT = 465, NR_REMOVEXATTRAT = 466 };
+static bool no_xattrat; /* ENOSYS seen (or TSFUSE_NO_XATTRAT set, to test the fallback): do not ask again */
+
+/* true when the *at result stands; false: take the fallback (r is then not a result) */
+static bool xattrat_done(long r) {
+  if (r >= 0 || (errno != ENOSYS && errno != EPERM)) return true;
+  if (errno == ENOSYS) no_xattrat = true;
+  return false;
+}
+
+/* the path the fallback uses: plain, or through the directory fd in /proc */
+#define FALLBACK_PATH(var, dirfd, p) char var[4200]; do { \
+  if ((dirfd) == AT_FDCWD || (p)[0] == '/') snprintf(var, sizeof var, "%s", p); \
+  else if (snprintf(var, sizeof var, "/proc/self/fd/%d/%s", dirfd, p) >= (int)sizeof var) return num(env, -ENAMETOOLONG); \
+} while (0)
+
+/* lgetxattr(dirfd, path, name, buffer): a buffer of length 0 probes the size */
 static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
-  ARGS(3); /* path, name, buffer (may be length 0 to probe) */
-  char *p = arg_str(env, argv[0]), *n = arg_str(env, argv[1]);
-  size_t len; void *b = arg_buf(env, argv[2], &len);
-  ssize_t r = (p && n) ? lgetxattr(p, n, len ? b : NULL, len) : (errno = ENOMEM, -1);
-  int e = errno; free(p); free(n); errno = e;
-  RET(r);
+  ARGS(4); PATH_ARG(p, argv[1]); PATH_ARG(n, argv[2]);
+  int dfd = FD_ARG(argv[0]);
+  size_t len; void *b = arg_buf(env, argv[3], &len);
+  if (!no_xattrat) {
+    struct xattr_args_v0 a = { (uint64_t)(uintptr_t)(len ? b : NULL), (uint32_t)len, 0 };
+    long r = syscall(NR_GETXATTRAT, dfd, p, AT_SYMLINK_NOFOLLOW, n, &a, sizeof a);
+    if (xattrat_done(r)) RET(r);
+  }
+  FALLBACK_PATH(q, dfd, p);
+  RET(lgetxattr(q, n, len ? b : NULL, len));
 }
 
 static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
-  ARGS(2); /* path, buffer */
-  char *p = arg_str(env, argv[0]);
-  size_t len; void *b = arg_buf(env, argv[1], &len);
-  ssize_t r = p ? llistxattr(p, len ? b : NULL, len) : (errno = ENOMEM, -1);
-  int e = errno; free(p); errno = e;
-  RET(r);
+  ARGS(3); PATH_ARG(p, argv[1]);
+  int dfd = FD_ARG(argv[0]);
+  size_t len; void *b = arg_buf(env, argv[2], &len);
+  if (!no_xattrat) {
+    long r = syscall(NR_LISTXATTRAT, dfd, p, AT_SYMLINK_NOFOLLOW, len ? b : NULL, len);
+    if (xattrat_done(r)) RET(r);
+  }
+  FALLBACK_PATH(q, dfd, p);
+  RET(llistxattr(q, len ? b : NULL, len));
 }
 
+/* lsetxattr(dirfd, path, name, value, flags) */
 static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
-  ARGS(4); /* path, name, buffer, flags */
-  char *p = arg_str(env, argv[0]), *n = arg_str(env, argv[1]);
-  size_t len; void *b = arg_buf(env, argv[2], &len);
-  int r = (p && n) ? lsetxattr(p, n, b, len, (int)arg_int(env, argv[3])) : (errno = ENOMEM, -1);
-  int e = errno; free(p); free(n); errno = e;
-  RET(r);
+  ARGS(5); PATH_ARG(p, argv[1]); PATH_ARG(n, argv[2]);
+  int dfd = FD_ARG(argv[0]), flags = (int)arg_int(env, argv[4]);
+  size_t len; void *b = arg_buf(env, argv[3], &len);
+  if (!no_xattrat) {
+    struct xattr_args_v0 a = { (uint64_t)(uintptr_t)b, (uint32_t)len, (uint32_t)flags };
+    long r = syscall(NR_SETXATTRAT, dfd, p, AT_SYMLINK_NOFOLLOW, n, &a, sizeof a);
+    if (xattrat_done(r)) RET(r);
+  }
+  FALLBACK_PATH(q, dfd, p);
+  RET(lsetxattr(q, n, b, len, flags));
 }
 
 static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  char *p = arg_str(env, argv[0]), *n = arg_str(env, argv[1]);
-  int r = (p && n) ? lremovexattr(p, n) : (errno = ENOMEM, -1);
-  int e = errno; free(p); free(n); errno = e;
-  RET(r);
+  ARGS(3); PATH_ARG(p, argv[1]); PATH_ARG(n, argv[2]);
+  int dfd = FD_ARG(argv[0]);
+  if (!no_xattrat) {
+    long r = syscall(NR_REMOVEXATTRAT, dfd, p, AT_SYMLINK_NOFOLLOW, n);
+    if (xattrat_done(r)) RET(r);
+  }
+  FALLBACK_PATH(q, dfd, p);
+  RET(lremovexattr(q, n));
 }
 
-static napi_value js_mknod(napi_env env, napi_callback_info info) {
-  ARGS(3); /* path, mode, rdev */
-  char *p = arg_str(env, argv[0]);
-  int r = p ? mknodat(AT_FDCWD, p, (mode_t)arg_int(env, argv[1]), (dev_t)arg_int(env, argv[2])) : (errno = ENOMEM, -1);
-  int e = errno; free(p); errno = e;
-  RET(r);
-}
-
-static napi_value js_renameat2(napi_env env, napi_callback_info info) {
-  ARGS(3); /* old, new, flags */
-  char *a = arg_str(env, argv[0]), *b = arg_str(env, argv[1]);
-  long r = (a && b) ? syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, (unsigned)arg_int(env, argv[2])) : (errno = ENOMEM, -1);
-  int e = errno; free(a); free(b); errno = e;
-  RET(r);
-}
-
-/* utimensat(path, asec, ansec, msec, mnsec, nofollow); nsec may be UTIME_NOW / UTIME_OMIT */
+/* utimensat(dirfd, path, asec, ansec, msec, mnsec, nofollow); nsec may be UTIME_NOW / UTIME_OMIT */
 static napi_value js_utimensat(napi_env env, napi_callback_info info) {
-  ARGS(6);
-  char *p = arg_str(env, argv[0]);
+  ARGS(7); PATH_ARG(p, argv[1]);
   struct timespec ts[2] = {
-    { (time_t)arg_int(env, argv[1]), (long)arg_int(env, argv[2]) },
-    { (time_t)arg_int(env, argv[3]), (long)arg_int(env, argv[4]) },
+    { (time_t)arg_int(env, argv[2]), (long)arg_int(env, argv[3]) },
+    { (time_t)arg_int(env, argv[4]), (long)arg_int(env, argv[5]) },
   };
   bool nofollow = false;
-  napi_get_value_bool(env, argv[5], &nofollow);
-  int r = p ? utimensat(AT_FDCWD, p, ts, nofollow ? AT_SYMLINK_NOFOLLOW : 0) : (errno = ENOMEM, -1);
-  int e = errno; free(p); errno = e;
-  RET(r);
+  napi_get_value_bool(env, argv[6], &nofollow);
+  RET(utimensat(FD_ARG(argv[0]), p, ts, nofollow ? AT_SYMLINK_NOFOLLOW : 0));
 }
 
 static napi_value js_fallocate(napi_env env, napi_callback_info info) {
@@ -305,6 +399,31 @@ static napi_value js_set_nonblock(napi_env env, napi_callback_info info) {
   RET(fcntl(fd, F_SETFL, fl | O_NONBLOCK));
 }
 
+/*
+ * lstatat(dirfd, path, out BigInt64Array[18]) -> 0 or -errno. out: dev, mode,
+ * nlink, uid, gid, rdev, blksize, ino, size, blocks, atime s/ns, mtime s/ns,
+ * ctime s/ns, btime s/ns (0/0 where the filesystem has none).
+ */
+static napi_value js_lstatat(napi_env env, napi_callback_info info) {
+  ARGS(3); PATH_ARG(path, argv[1]);
+  napi_typedarray_type type;
+  size_t len = 0;
+  void *data = NULL;
+  if (napi_get_typedarray_info(env, argv[2], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_bigint64_array || len < 18)
+    return num(env, -EINVAL);
+  struct statx sx;
+  if (statx(FD_ARG(argv[0]), path, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, STATX_BASIC_STATS | STATX_BTIME, &sx) < 0) return num(env, -errno);
+  int64_t *o = data;
+  o[0] = (int64_t)makedev(sx.stx_dev_major, sx.stx_dev_minor); o[1] = sx.stx_mode; o[2] = sx.stx_nlink;
+  o[3] = sx.stx_uid; o[4] = sx.stx_gid; o[5] = (int64_t)makedev(sx.stx_rdev_major, sx.stx_rdev_minor);
+  o[6] = sx.stx_blksize; o[7] = (int64_t)sx.stx_ino; o[8] = (int64_t)sx.stx_size; o[9] = (int64_t)sx.stx_blocks;
+  o[10] = sx.stx_atime.tv_sec; o[11] = sx.stx_atime.tv_nsec; o[12] = sx.stx_mtime.tv_sec; o[13] = sx.stx_mtime.tv_nsec;
+  o[14] = sx.stx_ctime.tv_sec; o[15] = sx.stx_ctime.tv_nsec;
+  bool b = sx.stx_mask & STATX_BTIME;
+  o[16] = b ? sx.stx_btime.tv_sec : 0; o[17] = b ? sx.stx_btime.tv_nsec : 0;
+  return num(env, 0);
+}
+
 /* mount(source, target, fstype, flags, data) */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
   ARGS(5);
@@ -325,17 +444,22 @@ static napi_value js_makedev(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
+  const char *nx = getenv("TSFUSE_NO_XATTRAT");
+  no_xattrat = nx && *nx;
   static const struct { const char *name; napi_callback fn; } fns[] = {
     { "socketpair", js_socketpair }, { "recvFd", js_recv_fd },
     { "lgetxattr", js_lgetxattr }, { "llistxattr", js_llistxattr },
     { "lsetxattr", js_lsetxattr }, { "lremovexattr", js_lremovexattr },
-    { "mknod", js_mknod }, { "renameat2", js_renameat2 },
+    { "openat", js_openat }, { "mkdirat", js_mkdirat }, { "unlinkat", js_unlinkat },
+    { "fchmodat", js_fchmodat }, { "fchownat", js_fchownat }, { "mknodat", js_mknodat },
+    { "symlinkat", js_symlinkat }, { "linkat", js_linkat }, { "renameat", js_renameat },
     { "utimensat", js_utimensat }, { "fallocate", js_fallocate }, { "lseek", js_lseek },
     { "ioctlClone", js_ioctl_clone }, { "backingOpen", js_backing_open },
     { "backingClose", js_backing_close }, { "read", js_read },
     { "watch", js_watch }, { "unwatch", js_unwatch }, { "pause", js_pause },
     { "resume", js_resume }, { "setNonblock", js_set_nonblock },
     { "makedev", js_makedev }, { "mount", js_mount }, { "setsid", js_setsid },
+    { "lstatat", js_lstatat },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

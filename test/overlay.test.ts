@@ -46,7 +46,10 @@ describe('tsfuse-overlayfs', () => {
     expect(fs.readFileSync(join(d.m, 'f'), 'utf8')).toBe('x');
   });
 
-  it('reads every whiteout and opaque form found in lower layers', () => {
+  // the shim reads xattrs with getxattrat & co; TSFUSE_NO_XATTRAT makes it take its fallback (paths through /proc/self/fd)
+  const XATTR_PATHS: [string, NodeJS.ProcessEnv | undefined][] = [['*xattrat calls', undefined], ['the /proc fallback', { TSFUSE_NO_XATTRAT: '1' }]];
+
+  it.each(XATTR_PATHS)('reads every whiteout and opaque form found in lower layers (%s)', (_how, env) => {
     const d = layers();
     // l2 (bottom) has everything; l1 hides parts of it in each form
     for (const n of ['aufs', 'chardev', 'xattr', 'keep']) fs.writeFileSync(join(d.l2, n), n);
@@ -71,7 +74,7 @@ describe('tsfuse-overlayfs', () => {
     sh(`setfattr -n user.overlay.opaque -v y ${d.l1}/opq-user`);
     sh(`setfattr -n user.fuseoverlayfs.opaque -v y ${d.l1}/opq-fuse`);
     fs.writeFileSync(join(d.l1, 'opq-marker', '.wh..wh..opq'), '');
-    ovl(`lowerdir=${d.l1}:${d.l2}`, d.m);
+    ovl(`lowerdir=${d.l1}:${d.l2}`, d.m, env);
     // outside an "x" directory the kernel lists an xattr whiteout but its lookup fails: so do we
     expect(fs.readdirSync(d.m).sort()).toEqual(['keep', 'merged', 'opq-fuse', 'opq-marker', 'opq-trusted', 'opq-user', 'xattr', 'xdir']);
     expect(fs.readdirSync(join(d.m, 'xdir'))).toEqual(['keep']);
@@ -81,13 +84,13 @@ describe('tsfuse-overlayfs', () => {
     for (const n of ['aufs', 'chardev', 'xattr', '.wh.aufs']) expect(fs.existsSync(join(d.m, n)), n).toBe(false);
   });
 
-  it('writes the on-disk format of fuse-overlayfs: char 0/0 whiteouts, opaque xattr + marker, origin xattr', () => {
+  it.each(XATTR_PATHS)('writes the on-disk format of fuse-overlayfs: char 0/0 whiteouts, opaque xattr + marker, origin xattr (%s)', (_how, env) => {
     const d = layers();
     fs.writeFileSync(join(d.l1, 'gone'), 'g');
     fs.writeFileSync(join(d.l1, 'edit'), 'e');
     fs.mkdirSync(join(d.l1, 'dir'));
     fs.writeFileSync(join(d.l1, 'dir', 'old'), 'o');
-    ovl(rw(d), d.m);
+    ovl(rw(d), d.m, env);
     sh(`cd ${d.m} && rm gone && echo more >> edit && rm -r dir && mkdir dir && touch dir/new`);
     const wh = fs.lstatSync(join(d.u, 'gone'));
     expect(wh.isCharacterDevice()).toBe(true);

@@ -17,7 +17,7 @@ import type { ConnectionInfo, FileSystem, SetattrArgs } from '../fuse/api.js';
 import { attrFromStats, dtype, statxFromStats } from '../fuse/attr.js';
 import { direntsThatFit } from '../fuse/codec.js';
 import { FuseError } from '../fuse/errors.js';
-import { shim, type Shim } from '../fuse/native.js';
+import { AT_FDCWD, shim, type Shim } from '../fuse/native.js';
 import { BackingFiles } from '../fuse/backing.js';
 import type { Attr, AttrReply, Context, DirEntry, DirEntryPlus, Entry, Open, Statfs } from '../fuse/types.js';
 
@@ -194,7 +194,7 @@ export class LoopbackFS implements FileSystem {
       const mt = a.valid & V.MTIME_NOW ? [0, UTIME_NOW] : a.valid & V.MTIME ? [a.mtime, a.mtimensec] : [0, UTIME_OMIT];
       // through the fd's /proc link (followed) when there is an fd: right even when the name is gone
       const target = fd !== undefined ? `/proc/self/fd/${fd}` : n.path;
-      check(this.native.utimensat(target, at[0], at[1], mt[0], mt[1], target === n.path));
+      check(this.native.utimensat(AT_FDCWD, target, at[0], at[1], mt[0], mt[1], target === n.path));
     }
     return this.getattr(_c, ino, fd);
   }
@@ -205,7 +205,7 @@ export class LoopbackFS implements FileSystem {
 
   mknod(c: Context, parent: number, name: string, mode: number, rdev: number): Entry {
     const p = join(this.node(parent).path, name);
-    check(this.native.mknod(p, mode, rdev));
+    check(this.native.mknodat(AT_FDCWD, p, mode, rdev));
     this.owned(c, p);
     return this.entryFor(p, fs.lstatSync(p, BIG));
   }
@@ -249,7 +249,7 @@ export class LoopbackFS implements FileSystem {
     // the inode a plain rename replaces loses its name
     const replaced = flags & RENAME_EXCHANGE ? undefined : this.statOf(to);
     const moved = replaced === undefined ? undefined : this.statOf(from);
-    if (flags) check(this.native.renameat2(from, to, flags));
+    if (flags) check(this.native.renameat(AT_FDCWD, from, AT_FDCWD, to, flags));
     else fs.renameSync(from, to);
     if (replaced && !(moved && moved.dev === replaced.dev && moved.ino === replaced.ino)) this.dropName(replaced, to);
     if (flags & RENAME_EXCHANGE) {
@@ -400,15 +400,15 @@ export class LoopbackFS implements FileSystem {
   }
 
   setxattr(_c: Context, ino: number, name: string, value: Buffer, flags: number): void {
-    check(this.native.lsetxattr(this.node(ino).path, name, value, flags));
+    check(this.native.lsetxattr(AT_FDCWD, this.node(ino).path, name, value, flags));
   }
 
   getxattr(_c: Context, ino: number, name: string): Buffer {
     const p = this.node(ino).path;
     for (;;) {
-      const size = check(this.native.lgetxattr(p, name, Buffer.alloc(0)));
+      const size = check(this.native.lgetxattr(AT_FDCWD, p, name, Buffer.alloc(0)));
       const buf = Buffer.allocUnsafe(size);
-      const r = this.native.lgetxattr(p, name, buf);
+      const r = this.native.lgetxattr(AT_FDCWD, p, name, buf);
       if (r === -34 /* ERANGE: grew meanwhile */) continue;
       return buf.subarray(0, check(r));
     }
@@ -417,16 +417,16 @@ export class LoopbackFS implements FileSystem {
   listxattr(_c: Context, ino: number): string[] {
     const p = this.node(ino).path;
     for (;;) {
-      const size = check(this.native.llistxattr(p, Buffer.alloc(0)));
+      const size = check(this.native.llistxattr(AT_FDCWD, p, Buffer.alloc(0)));
       const buf = Buffer.allocUnsafe(size);
-      const r = this.native.llistxattr(p, buf);
+      const r = this.native.llistxattr(AT_FDCWD, p, buf);
       if (r === -34) continue;
       return buf.toString('utf8', 0, check(r)).split('\0').filter(Boolean);
     }
   }
 
   removexattr(_c: Context, ino: number, name: string): void {
-    check(this.native.lremovexattr(this.node(ino).path, name));
+    check(this.native.lremovexattr(AT_FDCWD, this.node(ino).path, name));
   }
 
   access(_c: Context, ino: number, mask: number): void {

@@ -10,13 +10,25 @@ import { fileURLToPath } from 'node:url';
 export interface Shim {
   socketpair(): [number, number] | number;
   recvFd(sock: number): number;
-  lgetxattr(path: string, name: string, buf: Buffer): number;
-  llistxattr(path: string, buf: Buffer): number;
-  lsetxattr(path: string, name: string, value: Buffer, flags: number): number;
-  lremovexattr(path: string, name: string): number;
-  mknod(path: string, mode: number, rdev: number): number;
-  renameat2(from: string, to: string, flags: number): number;
-  utimensat(path: string, asec: number, ansec: number, msec: number, mnsec: number, nofollow: boolean): number;
+  /** xattrs of dirFd/path (AT_FDCWD: a plain path), never following a final symlink; a 0-length buffer probes the size */
+  lgetxattr(dirFd: number, path: string, name: string, buf: Buffer): number;
+  llistxattr(dirFd: number, path: string, buf: Buffer): number;
+  lsetxattr(dirFd: number, path: string, name: string, value: Buffer, flags: number): number;
+  lremovexattr(dirFd: number, path: string, name: string): number;
+  /** the *at calls: dirFd is a directory fd, or AT_FDCWD for a plain path */
+  openat(dirFd: number, path: string, flags: number, mode: number): number;
+  mkdirat(dirFd: number, path: string, mode: number): number;
+  /** flags: AT_REMOVEDIR for a directory */
+  unlinkat(dirFd: number, path: string, flags: number): number;
+  fchmodat(dirFd: number, path: string, mode: number): number;
+  /** never follows a final symlink; -1 keeps an id */
+  fchownat(dirFd: number, path: string, uid: number, gid: number): number;
+  mknodat(dirFd: number, path: string, mode: number, rdev: number): number;
+  symlinkat(target: string | Buffer, dirFd: number, path: string): number;
+  linkat(oldDirFd: number, oldPath: string, newDirFd: number, newPath: string): number;
+  /** renameat2: flags RENAME_NOREPLACE / RENAME_EXCHANGE */
+  renameat(oldDirFd: number, oldPath: string, newDirFd: number, newPath: string, flags: number): number;
+  utimensat(dirFd: number, path: string, asec: number, ansec: number, msec: number, mnsec: number, nofollow: boolean): number;
   fallocate(fd: number, mode: number, offset: number, length: number): number;
   lseek(fd: number, offset: number, whence: number): number;
   ioctlClone(newFd: number, sessionFd: number): number;
@@ -31,7 +43,13 @@ export interface Shim {
   makedev(major: number, minor: number): number;
   mount(source: string, target: string, fstype: string, flags: number, data: string): number;
   setsid(): number;
+  /** statx(dirfd, path, AT_SYMLINK_NOFOLLOW) into out (18 int64s: dev mode nlink uid gid rdev blksize ino size blocks, then atime/mtime/ctime/btime s ns); 0 or -errno */
+  lstatat(dirfd: number, path: string, out: BigInt64Array): number;
 }
+
+/** the dirFd of a plain path */
+export const AT_FDCWD = -100;
+export const AT_REMOVEDIR = 0x200;
 
 let cached: Shim | undefined;
 

@@ -11,13 +11,25 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { FuseError } from '../fuse/errors.js';
-import { shim, type Shim } from '../fuse/native.js';
+import { AT_REMOVEDIR, shim, type Shim } from '../fuse/native.js';
 import type { Layer, LayerDirent, LayerStat, UpperLayer } from './types.js';
 
 const O_PATH = 0o10000000;
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW;
-const NO_THROW = { bigint: true, throwIfNoEntry: false } as const;
-const ENODATA = 61, ENOTSUP = 95, ERANGE = 34;
+const ENODATA = 61, ENOTSUP = 95, ERANGE = 34, ENOENT = 2, ENOTDIR = 20, ENAMETOOLONG = 36;
+const NS = 1_000_000_000n;
+/** lstatat's output (one buffer: every call is synchronous) */
+const STAT = new BigInt64Array(18);
+/** first try of every xattr read (synchronous calls: one buffer does) */
+const XATTR_SCRATCH = Buffer.alloc(4096);
+
+function statOf(o: BigInt64Array): LayerStat {
+  return {
+    dev: Number(o[0]), mode: Number(o[1]), nlink: Number(o[2]), uid: Number(o[3]), gid: Number(o[4]), rdev: Number(o[5]),
+    blksize: Number(o[6]), ino: Number(o[7]), size: Number(o[8]), blocks: Number(o[9]),
+    atimeNs: o[10] * NS + o[11], mtimeNs: o[12] * NS + o[13], ctimeNs: o[14] * NS + o[15], birthtimeNs: o[16] * NS + o[17],
+  };
+}
 
 export function toLayerStat(st: fs.BigIntStats): LayerStat {
   return {
@@ -61,7 +73,7 @@ export class DirectoryLayer implements Layer {
     this.dev = st.dev;
     this.native = shim();
     // a filesystem without ACL support answers ENOTSUP; one with it ENODATA (or the ACL)
-    this.supportsAcls = this.native.lgetxattr(`${this.base}/.`, 'system.posix_acl_default', Buffer.alloc(0)) !== -ENOTSUP;
+    this.supportsAcls = this.native.lgetxattr(this.rootFd, '.', 'system.posix_acl_default', Buffer.alloc(0)) !== -ENOTSUP;
   }
 
   /** The host path of a layer path (through the root fd). */
@@ -69,16 +81,19 @@ export class DirectoryLayer implements Layer {
     return path ? `${this.base}/${path}` : `${this.base}/.`;
   }
 
+  /** The directory fd and relative path a layer path is reached by (statx relative to the layer root). */
+  protected at(path: string): [number, string] {
+    return [this.rootFd, path || '.'];
+  }
+
   stat(path: string): LayerStat | null {
-    try {
-      // most probes miss (whiteouts, layers without the name): no exception object for those
-      const st = fs.lstatSync(this.hostPath(path), NO_THROW);
-      return st ? toLayerStat(st) : null;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') return null;
-      throw e;
-    }
+    // statx relative to the root fd (shim): a third of the time of lstat through /proc/self/fd/N, and
+    // most probes miss (whiteouts, layers without the name): no exception object for those
+    const [dirFd, rel] = this.at(path);
+    const r = this.native.lstatat(dirFd, rel, STAT);
+    if (r === 0) return statOf(STAT);
+    if (r === -ENOENT || r === -ENOTDIR || r === -ENAMETOOLONG) return null;
+    throw new FuseError(-r, `lstat ${path} in ${this.name}`);
   }
 
   readdir(path: string): LayerDirent[] {
@@ -90,36 +105,44 @@ export class DirectoryLayer implements Layer {
   }
 
   getxattr(path: string, name: string): Buffer | null {
-    const p = this.hostPath(path);
+    const [dir, rel] = this.at(path);
+    // one call for the usual small value (a whiteout mark, an origin, an ACL); a size probe only for big ones
+    let n = this.native.lgetxattr(dir, rel, name, XATTR_SCRATCH);
     for (;;) {
-      const size = this.native.lgetxattr(p, name, Buffer.alloc(0));
-      if (size === -ENODATA || size === -ENOTSUP) return null;
-      if (size < 0) throw new FuseError(-size);
+      if (n === -ENODATA || n === -ENOTSUP) return null;
+      if (n >= 0) return Buffer.from(XATTR_SCRATCH.subarray(0, n));
+      if (n !== -ERANGE) throw new FuseError(-n, `getxattr ${name} of ${path}`);
+      const size = this.native.lgetxattr(dir, rel, name, Buffer.alloc(0));
+      if (size < 0) { n = size; continue; }
       const buf = Buffer.allocUnsafe(size);
-      const n = this.native.lgetxattr(p, name, buf);
-      if (n === -ERANGE) continue;
-      if (n === -ENODATA) return null;
-      if (n < 0) throw new FuseError(-n);
-      return buf.subarray(0, n);
+      n = this.native.lgetxattr(dir, rel, name, buf);
+      if (n >= 0) return buf.subarray(0, n);
     }
   }
 
   listxattr(path: string): string[] {
-    const p = this.hostPath(path);
+    const [dir, rel] = this.at(path);
+    let n = this.native.llistxattr(dir, rel, XATTR_SCRATCH);
     for (;;) {
-      const size = this.native.llistxattr(p, Buffer.alloc(0));
-      if (size === -ENOTSUP || size === 0) return [];
-      if (size < 0) throw new FuseError(-size);
+      if (n === -ENOTSUP || n === 0) return [];
+      if (n > 0) return XATTR_SCRATCH.toString('utf8', 0, n).split('\0').filter(Boolean);
+      if (n !== -ERANGE) throw new FuseError(-n, `listxattr of ${path}`);
+      const size = this.native.llistxattr(dir, rel, Buffer.alloc(0));
+      if (size <= 0) { n = size; continue; }
       const buf = Buffer.allocUnsafe(size);
-      const n = this.native.llistxattr(p, buf);
-      if (n === -ERANGE) continue;
-      if (n < 0) throw new FuseError(-n);
-      return buf.toString('utf8', 0, n).split('\0').filter(Boolean);
+      n = this.native.llistxattr(dir, rel, buf);
+      if (n > 0) return buf.toString('utf8', 0, n).split('\0').filter(Boolean);
     }
   }
 
   open(path: string, flags: number): number {
-    return fs.openSync(this.hostPath(path), flags | O_NOFOLLOW);
+    return this.fd(this.native.openat(...this.at(path), flags | O_NOFOLLOW, 0), `open ${path}`);
+  }
+
+  /** A result of the shim: the number, or an errno error naming what was done. */
+  protected fd(r: number, what: string): number {
+    if (r < 0) throw new FuseError(-r, `${what} in ${this.name}`);
+    return r;
   }
 
   close(): void {
@@ -142,6 +165,7 @@ export class DirectoryUpperLayer extends DirectoryLayer implements UpperLayer {
   readonly canMknod: boolean;
   readonly created: { uid: number; gid: number; umask: number };
   private readonly work: string;
+  private readonly workFd: number;
   private counter = 0;
 
   constructor(upper: string, workdir: string) {
@@ -154,12 +178,16 @@ export class DirectoryUpperLayer extends DirectoryLayer implements UpperLayer {
     const work = join(workdir, 'work');
     fs.mkdirSync(work, { recursive: true, mode: 0o700 });
     for (const n of fs.readdirSync(work)) fs.rmSync(join(work, n), { recursive: true, force: true });
-    const fd = fs.openSync(work, O_PATH | fs.constants.O_DIRECTORY);
-    this.work = `/proc/self/fd/${fd}`;
+    this.workFd = fs.openSync(work, O_PATH | fs.constants.O_DIRECTORY);
+    this.work = `/proc/self/fd/${this.workFd}`;
     this.canMknod = this.probeMknod();
     // new objects in the work dir: our fsuid, and its group when set-group-ID, else our fsgid
     const w = fs.statSync(this.work);
     this.created = { uid: process.geteuid!(), gid: w.mode & 0o2000 ? w.gid : process.getegid!(), umask: processUmask() };
+  }
+
+  protected override at(path: string): [number, string] {
+    return path.startsWith(WORK) ? [this.workFd, path.slice(WORK.length)] : super.at(path);
   }
 
   /** Layer paths and workdir temp names to host paths. */
@@ -168,9 +196,9 @@ export class DirectoryUpperLayer extends DirectoryLayer implements UpperLayer {
   }
 
   private probeMknod(): boolean {
-    const p = this.hostPath(this.tempPath());
-    if (this.native.mknod(p, 0o020000, 0) < 0) return false;
-    fs.unlinkSync(p);
+    const [dir, rel] = this.at(this.tempPath());
+    if (this.native.mknodat(dir, rel, 0o020000, 0) < 0) return false;
+    this.native.unlinkat(dir, rel, 0);
     return true;
   }
 
@@ -178,29 +206,25 @@ export class DirectoryUpperLayer extends DirectoryLayer implements UpperLayer {
     return `${WORK}#${(this.counter++).toString(16)}`;
   }
 
-  private check(r: number, what: string): void {
-    if (r < 0) throw new FuseError(-r, what);
-  }
-
-  mkdir(path: string, mode: number): void { fs.mkdirSync(this.hostPath(path), mode); }
-  mknod(path: string, mode: number, rdev: number): void { this.check(this.native.mknod(this.hostPath(path), mode, rdev), `mknod ${path}`); }
-  symlink(target: string | Buffer, path: string): void { fs.symlinkSync(target, this.hostPath(path)); }
-  link(existing: string, path: string): void { fs.linkSync(this.hostPath(existing), this.hostPath(path)); }
-  unlink(path: string): void { fs.unlinkSync(this.hostPath(path)); }
-  rmdir(path: string): void { fs.rmdirSync(this.hostPath(path)); }
+  // every change through the *at calls relative to the upper's (or workdir's) fd: no procfs walk per call
+  mkdir(path: string, mode: number): void { this.fd(this.native.mkdirat(...this.at(path), mode), `mkdir ${path}`); }
+  mknod(path: string, mode: number, rdev: number): void { this.fd(this.native.mknodat(...this.at(path), mode, rdev), `mknod ${path}`); }
+  symlink(target: string | Buffer, path: string): void { this.fd(this.native.symlinkat(target, ...this.at(path)), `symlink ${path}`); }
+  link(existing: string, path: string): void { this.fd(this.native.linkat(...this.at(existing), ...this.at(path)), `link ${path}`); }
+  unlink(path: string): void { this.fd(this.native.unlinkat(...this.at(path), 0), `unlink ${path}`); }
+  rmdir(path: string): void { this.fd(this.native.unlinkat(...this.at(path), AT_REMOVEDIR), `rmdir ${path}`); }
   removeTree(path: string): void { fs.rmSync(this.hostPath(path), { recursive: true, force: true }); }
 
   rename(from: string, to: string, flags = 0): void {
-    if (flags) this.check(this.native.renameat2(this.hostPath(from), this.hostPath(to), flags), `rename ${from}`);
-    else fs.renameSync(this.hostPath(from), this.hostPath(to));
+    this.fd(this.native.renameat(...this.at(from), ...this.at(to), flags), `rename ${from}`);
   }
 
   create(path: string, flags: number, mode: number): number {
-    return fs.openSync(this.hostPath(path), flags | fs.constants.O_CREAT | O_NOFOLLOW, mode);
+    return this.fd(this.native.openat(...this.at(path), flags | fs.constants.O_CREAT | O_NOFOLLOW, mode), `create ${path}`);
   }
 
   createEmpty(path: string, mode: number): void {
-    fs.closeSync(fs.openSync(this.hostPath(path), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode));
+    fs.closeSync(this.create(path, fs.constants.O_WRONLY | fs.constants.O_EXCL, mode));
   }
 
   copyFileFrom(hostSource: string, path: string, size?: number, mode = 0o600): boolean {
@@ -218,7 +242,7 @@ export class DirectoryUpperLayer extends DirectoryLayer implements UpperLayer {
     } finally {
       fs.closeSync(src);
     }
-    const dst = fs.openSync(this.hostPath(path), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, mode);
+    const dst = this.create(path, fs.constants.O_WRONLY | fs.constants.O_EXCL, mode);
     try {
       for (let w = 0; w < n;) w += fs.writeSync(dst, data, w, n - w, w);
     } finally {
@@ -237,20 +261,20 @@ export class DirectoryUpperLayer extends DirectoryLayer implements UpperLayer {
     }
   }
 
-  lchown(path: string, uid: number, gid: number): void { fs.lchownSync(this.hostPath(path), uid, gid); }
-  chmod(path: string, mode: number): void { fs.chmodSync(this.hostPath(path), mode & 0o7777); }
+  lchown(path: string, uid: number, gid: number): void { this.fd(this.native.fchownat(...this.at(path), uid, gid), `chown ${path}`); }
+  chmod(path: string, mode: number): void { this.fd(this.native.fchmodat(...this.at(path), mode & 0o7777), `chmod ${path}`); }
   truncate(path: string, size: number): void { fs.truncateSync(this.hostPath(path), size); }
 
   utimens(path: string, atime: [number, number], mtime: [number, number]): void {
-    this.check(this.native.utimensat(this.hostPath(path), atime[0], atime[1], mtime[0], mtime[1], true), `utimens ${path}`);
+    this.fd(this.native.utimensat(...this.at(path), atime[0], atime[1], mtime[0], mtime[1], true), `utimens ${path}`);
   }
 
   setxattr(path: string, name: string, value: Buffer, flags: number): void {
-    this.check(this.native.lsetxattr(this.hostPath(path), name, value, flags), `setxattr ${name}`);
+    this.fd(this.native.lsetxattr(...this.at(path), name, value, flags), `setxattr ${name}`);
   }
 
   removexattr(path: string, name: string): void {
-    this.check(this.native.lremovexattr(this.hostPath(path), name), `removexattr ${name}`);
+    this.fd(this.native.lremovexattr(...this.at(path), name), `removexattr ${name}`);
   }
 
   statfs() {

@@ -14,6 +14,7 @@ import type { SessionOptions } from '../fuse/session.js';
 import { FuseError } from '../fuse/errors.js';
 import { shim } from '../fuse/native.js';
 import type { Attr, AttrReply, Context, DirEntry, DirEntryPlus, Entry, Open, Statfs } from '../fuse/types.js';
+import { toLayerStat } from '../layers/directory.js';
 import type { Layer, LayerDirent, LayerStat, UpperLayer } from '../layers/types.js';
 import { ACL_DEFAULT, newObjectAcl, type NewObjectAcl } from './acl.js';
 import { copyUpObject, ORIGIN_XATTR } from './copyup.js';
@@ -31,6 +32,8 @@ const O_ACCMODE = 3, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200, 
 const DT_CHR = 2;
 const SEEK_HOLE = 4;
 const UTIME_NOW = (1 << 30) - 1, UTIME_OMIT = (1 << 30) - 2;
+/** the layers of a non-directory: none (one shared frozen array instead of an empty one per node) */
+const NO_LAYERS: number[] = Object.freeze([]) as unknown as number[];
 
 interface Found {
   layer: number;
@@ -157,21 +160,21 @@ export class OverlayFS implements FileSystem {
         if (await hasAufsWhiteout(L, dir.path, name)) break;
         continue;
       }
-      if (!found) found = { layer: li, path: p, st, dirLayers: [] };
+      if (!found) found = { layer: li, path: p, st, dirLayers: NO_LAYERS };
       break;
     }
     return found;
   }
 
   /** The node for a found object: the same node for the same object (hard links, repeated lookups). */
-  private async nodeFor(parent: OvlNode, name: string, f: Found): Promise<OvlNode> {
+  private async nodeFor(parent: OvlNode, name: string, f: Found, fresh = false): Promise<OvlNode> {
     const isDir = (f.st.mode & S_IFMT) === S_IFDIR;
     let idLayer = this.layers[f.layer], idIno = f.st.ino;
     if (isDir) {
       const bottom = f.dirLayers[f.dirLayers.length - 1];
       const bst = bottom === f.layer ? f.st : await this.layers[bottom].stat(f.path);
       if (bst) { idLayer = this.layers[bottom]; idIno = bst.ino; }
-    } else if (f.layer === 0 && this.upper) {
+    } else if (f.layer === 0 && this.upper && !fresh) {
       // copied up earlier (maybe in an earlier mount): keep the lower object's identity
       const origin = await this.upper.getxattr(f.path, ORIGIN_XATTR);
       if (origin) {
@@ -243,7 +246,7 @@ export class OverlayFS implements FileSystem {
 
   private async statNode(n: OvlNode): Promise<LayerStat> {
     if (n.gone) {
-      for (const fd of n.fds ?? []) return toStat(fs.fstatSync(fd, { bigint: true }));
+      for (const fd of n.fds ?? []) return toLayerStat(fs.fstatSync(fd, { bigint: true }));
       throw new FuseError('ENOENT', `${n.path} was removed`);
     }
     const st = await this.statIn(n.layer, n.path);
@@ -289,7 +292,7 @@ export class OverlayFS implements FileSystem {
   async getattr(_c: Context, ino: number, fh: number | undefined): Promise<AttrReply> {
     const n = this.node(ino);
     const h = fh !== undefined ? this.handles.get(fh) : undefined;
-    const st = h && h.fd >= 0 && !this.own.inXattrs ? toStat(fs.fstatSync(h.fd, { bigint: true })) : await this.statNode(n);
+    const st = h && h.fd >= 0 && !this.own.inXattrs ? toLayerStat(fs.fstatSync(h.fd, { bigint: true })) : await this.statNode(n);
     return { attr: this.attr(n, st), attrValid: this.timeout };
   }
 
@@ -354,10 +357,44 @@ export class OverlayFS implements FileSystem {
     return [this.uids.toLayer(c.uid), this.gids.toLayer(c.gid)];
   }
 
-  /** Owner (the caller, mapped) and mode of a new upper object (or workdir temp). */
-  private own_(c: Context, path: string, type: number, mode: number): void {
+  /**
+   * Owner (the caller, mapped), mode and ACLs of a new upper object (or
+   * workdir temp) we just created with the permission bits of `acl.mode`;
+   * returns its stat. Only what the creation did not already get right is
+   * changed: usually nothing, when the caller is the daemon's own user.
+   */
+  private async settle(c: Context, path: string, type: number, acl: NewObjectAcl): Promise<LayerStat> {
+    const upper = this.upper!;
     const [uid, gid] = this.ownIds(c);
-    this.own.set(this.upper!, path, { uid, gid, mode: type }, { uid, gid, mode: type === S_IFLNK ? undefined : mode }, true);
+    const mode = type === S_IFLNK ? undefined : acl.mode & 0o7777;
+    if (this.own.inXattrs) this.own.set(upper, path, { uid, gid, mode: type }, { uid, gid, mode }, true);
+    let st = await upper.stat(path);
+    if (!st) throw new FuseError('ENOENT', `${path} vanished after creation`);
+    if (!this.own.inXattrs) {
+      const chown = st.uid !== uid || st.gid !== gid;
+      // chown clears set-ID bits: those are set again after it
+      const chmod = mode !== undefined && ((st.mode & 0o7777) !== mode || (chown && (mode & 0o6000) !== 0));
+      if (chown || chmod) {
+        this.own.set(upper, path, st, { uid: chown ? uid : undefined, gid: chown ? gid : undefined, mode: chmod ? mode : undefined }, true);
+        st = null;
+      }
+    }
+    if (acl.xattrs.length) { this.setAcls(path, acl); st = null; }
+    return st ?? (await this.rawStatOf(path));
+  }
+
+  private async rawStatOf(path: string): Promise<LayerStat> {
+    const st = await this.upper!.stat(path);
+    if (!st) throw new FuseError('ENOENT', `${path} vanished after creation`);
+    return this.own.inXattrs ? this.own.apply(this.upper!, path, st) : st;
+  }
+
+  /** The entry of an object we just created in the upper at DIR/NAME (nothing to look up: no whiteout, no origin, no lower part). */
+  private async entryNew(dir: OvlNode, name: string, st: LayerStat): Promise<Entry> {
+    const path = join2(dir.path, name);
+    const isDir = (st.mode & S_IFMT) === S_IFDIR;
+    const n = await this.nodeFor(dir, name, { layer: 0, path, st, dirLayers: isDir ? [0] : NO_LAYERS }, true);
+    return this.entry(n, st);
   }
 
   /** With ACLs on, the mode a new object in DIR gets (umask or inherited default ACL) and the ACL xattrs to set on it. */
@@ -391,12 +428,6 @@ export class OverlayFS implements FileSystem {
     return false;
   }
 
-  private async entryAt(dir: OvlNode, name: string): Promise<Entry> {
-    const f = await this.find(dir, name);
-    if (!f) throw new FuseError('ENOENT', `${name} vanished after creation`);
-    return this.entryFound(dir, name, f);
-  }
-
   // -------------------------------------------------------------- creating
 
   async mkdir(c: Context, parent: number, name: string, mode: number, umask = 0): Promise<Entry> {
@@ -405,18 +436,18 @@ export class OverlayFS implements FileSystem {
     const upper = this.upper!;
     const acl = await this.newObject(dir, mode, umask, true);
     const tmp = upper.tempPath();
-    upper.mkdir(tmp, 0o700);
+    const path = join2(dir.path, name);
+    upper.mkdir(tmp, acl.mode & 0o777);
     try {
-      this.own_(c, tmp, S_IFDIR, acl.mode);
-      this.setAcls(tmp, acl);
+      await this.settle(c, tmp, S_IFDIR, acl);
       // a new dir over a deleted lower one must not merge with it
       if (hidLower) makeOpaque(upper, tmp);
-      upper.rename(tmp, join2(dir.path, name));
+      upper.rename(tmp, path);
     } catch (e) {
       upper.removeTree(tmp);
       throw e;
     }
-    return this.entryAt(dir, name);
+    return this.entryNew(dir, name, await this.rawStatOf(path));
   }
 
   async mknod(c: Context, parent: number, name: string, mode: number, rdev: number, umask = 0): Promise<Entry> {
@@ -424,10 +455,8 @@ export class OverlayFS implements FileSystem {
     await this.prepareCreate(dir, name);
     const path = join2(dir.path, name);
     const acl = await this.newObject(dir, mode, umask, false);
-    this.upper!.mknod(path, (mode & S_IFMT) | 0o600, rdev);
-    this.own_(c, path, mode & S_IFMT, acl.mode);
-    this.setAcls(path, acl);
-    return this.entryAt(dir, name);
+    this.upper!.mknod(path, (mode & S_IFMT) | (acl.mode & 0o777), rdev);
+    return this.entryNew(dir, name, await this.settle(c, path, mode & S_IFMT, acl));
   }
 
   async symlink(c: Context, parent: number, name: string, target: string): Promise<Entry> {
@@ -435,8 +464,7 @@ export class OverlayFS implements FileSystem {
     await this.prepareCreate(dir, name);
     const path = join2(dir.path, name);
     this.upper!.symlink(target, path);
-    this.own_(c, path, S_IFLNK, 0o777);
-    return this.entryAt(dir, name);
+    return this.entryNew(dir, name, await this.settle(c, path, S_IFLNK, { mode: 0o777, xattrs: [] }));
   }
 
   async link(_c: Context, ino: number, newparent: number, newname: string): Promise<Entry> {
@@ -456,11 +484,9 @@ export class OverlayFS implements FileSystem {
     await this.prepareCreate(dir, name);
     const path = join2(dir.path, name);
     const acl = await this.newObject(dir, mode, umask, false);
-    const fd = this.upper!.create(path, this.hostFlags(flags) | O_EXCL, 0o600);
+    const fd = this.upper!.create(path, this.hostFlags(flags) | O_EXCL, acl.mode & 0o777);
     try {
-      this.own_(c, path, S_IFREG, acl.mode);
-      this.setAcls(path, acl);
-      const entry = await this.entryAt(dir, name);
+      const entry = await this.entryNew(dir, name, await this.settle(c, path, S_IFREG, acl));
       return { entry, open: this.openHandle(fd, this.node(entry.nodeid), flags) };
     } catch (e) {
       fs.closeSync(fd);
@@ -679,7 +705,8 @@ export class OverlayFS implements FileSystem {
     const fds = h.node.fds;
     if (fds?.delete(h.fd) && fds.size === 0) h.node.fds = undefined;
     this.backing?.release(fh);
-    fs.close(h.fd, () => {});
+    // close(2) of a local file is quick: no threadpool round trip (a wakeup and a futex) per release
+    try { fs.closeSync(h.fd); } catch { /* nothing to tell: RELEASE has no caller waiting */ }
   }
 
   fsync(_c: Context, _ino: number, fh: number, datasync: boolean): Promise<void> | void {
@@ -894,15 +921,7 @@ export class OverlayFS implements FileSystem {
   }
 }
 
-function toStat(st: fs.BigIntStats): LayerStat {
-  return {
-    mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), nlink: Number(st.nlink), ino: Number(st.ino),
-    dev: Number(st.dev), rdev: Number(st.rdev), size: Number(st.size), blocks: Number(st.blocks), blksize: Number(st.blksize),
-    atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, birthtimeNs: st.birthtimeNs,
-  };
-}
 
 function zeroAttr(ino: number): Attr {
   return { ino, size: 0, blocks: 0, atime: 0, atimensec: 0, mtime: 0, mtimensec: 0, ctime: 0, ctimensec: 0, mode: S_IFDIR, nlink: 1, uid: 0, gid: 0, rdev: 0, blksize: 4096 };
 }
-

@@ -16,7 +16,7 @@
  */
 import * as fs from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { shim } from '../../fuse/native.js';
+import { AT_FDCWD, shim } from '../../fuse/native.js';
 import { DirectoryLayer } from '../../layers/directory.js';
 import type { LayerStat } from '../../layers/types.js';
 import type { DataSource, HookEvent, Hooks, Plugin, PluginContext } from '../api.js';
@@ -89,12 +89,12 @@ class Fetcher {
       if (fmt === S_IFREG) fs.copyFileSync(host, tmp, fs.constants.COPYFILE_FICLONE);
       else if (fmt === S_IFDIR) fs.mkdirSync(tmp, 0o700);
       else if (fmt === S_IFLNK) fs.symlinkSync(this.src.readlink(path), tmp);
-      else if (shim().mknod(tmp, st.mode, st.rdev) < 0) throw new Error(`cannot make the special file ${path}`);
+      else if (shim().mknodat(AT_FDCWD, tmp, st.mode, st.rdev) < 0) throw new Error(`cannot make the special file ${path}`);
       try { fs.lchownSync(tmp, st.uid, st.gid); } catch { /* not root: keep ours */ }
       if (fmt !== S_IFLNK) fs.chmodSync(tmp, st.mode & 0o7777);
       for (const name of this.src.listxattr(path)) {
         const v = this.src.getxattr(path, name);
-        if (v) shim().lsetxattr(tmp, name, v, 0);
+        if (v) shim().lsetxattr(AT_FDCWD, tmp, name, v, 0);
       }
       setTimes(tmp, st);
       fs.renameSync(tmp, this.local(path));
@@ -106,7 +106,7 @@ class Fetcher {
 }
 
 function setTimes(hostPath: string, st: LayerStat): void {
-  shim().utimensat(hostPath, Number(st.atimeNs / NS), Number(st.atimeNs % NS), Number(st.mtimeNs / NS), Number(st.mtimeNs % NS), true);
+  shim().utimensat(AT_FDCWD, hostPath, Number(st.atimeNs / NS), Number(st.atimeNs % NS), Number(st.mtimeNs / NS), Number(st.mtimeNs % NS), true);
 }
 
 const plugin: Plugin = {
