@@ -293,6 +293,24 @@ describe('tsfuse-overlayfs', () => {
     waitFor(() => !pidAlive(pid), 10_000, 'daemon exit');
   });
 
+  it("the launcher takes mount.fuse3's argv shape (SOURCE MOUNTPOINT -oOPTS) and an unknown dash option goes the foreground way", () => {
+    const d = layers();
+    fs.writeFileSync(join(d.l1, 'f'), 'x');
+    const r = spawnSync(BIN, ['tsfuse-overlayfs', d.m, `-o${rw(d)},rw,dev,suid`], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.readFileSync(join(d.m, 'f'), 'utf8')).toBe('x');
+    const pid = daemonPid(d.m);
+    forceUnmount(d.m);
+    waitFor(() => !pidAlive(pid), 10_000, 'daemon exit');
+    // -s (single-threaded, fuse-overlayfs accepts it) is not for the sh fast path: Node parses it and daemonizes itself
+    const s = spawnSync(BIN, ['-s', '-o', rw(d), d.m], { encoding: 'utf8', timeout: 20_000 });
+    expect(s.status, s.stderr).toBe(0);
+    expect(fs.readFileSync(join(d.m, 'f'), 'utf8')).toBe('x');
+    const pid2 = daemonPid(d.m);
+    forceUnmount(d.m);
+    waitFor(() => !pidAlive(pid2), 10_000, 'daemon exit');
+  });
+
   it('the launcher hands -o debug to the foreground: the process started is the daemon, logging to its stderr', () => {
     const d = layers();
     const logFile = join(d.base, 'debug.log');

@@ -37,10 +37,15 @@ export function takeReportPipe(): boolean {
   return true;
 }
 
+/** A verdict for the launcher; a launcher that is gone (killed while waiting) changes nothing for the mount. */
+function tellLauncher(text: string): void {
+  try { fs.writeSync(reportFd!, text); } catch { /* EPIPE: nobody is waiting any more */ }
+}
+
 /** The launcher reruns us in its foreground (-f or -d came in through -o): nothing was done yet. */
 export function handBackToForeground(): void {
   if (reportFd === undefined) return;
-  fs.writeSync(reportFd, 'foreground\n');
+  tellLauncher('foreground\n');
   process.exit(0);
 }
 
@@ -88,7 +93,7 @@ export function notify(lines: string[], isChild: boolean): void {
 /** In the child (or in -f mode): report success to a waiting parent. */
 export function reportReady(): void {
   if (reportFd !== undefined) {
-    fs.writeSync(reportFd, ['ok', ...notes].join('\n') + '\n');
+    tellLauncher(['ok', ...notes].join('\n') + '\n');
     fs.closeSync(reportFd);
     reportFd = undefined;
   } else if (process.send) { process.send({ ok: true }); process.disconnect?.(); }
@@ -98,7 +103,7 @@ export function reportReady(): void {
 export function reportFailure(prog: string, err: unknown): void {
   const msg = `${prog}: ${(err as Error)?.message ?? String(err)}`.split('\n')[0];
   // the launcher's pipe closes when we exit: it returns once nothing of ours is left running
-  if (reportFd !== undefined) { fs.writeSync(reportFd, ['error', ...notes, msg].join('\n') + '\n'); process.exit(1); }
+  if (reportFd !== undefined) { tellLauncher(['error', ...notes, msg].join('\n') + '\n'); process.exit(1); }
   if (process.send) process.send({ error: msg }, () => process.exit(1));
   else { process.stderr.write(msg + '\n'); process.exit(1); }
 }
