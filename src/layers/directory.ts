@@ -20,13 +20,17 @@ const ENODATA = 61, ENOTSUP = 95, ERANGE = 34, ENOENT = 2, ENOTDIR = 20, ENAMETO
 const NS = 1_000_000_000n;
 /** lstatat's output (one buffer: every call is synchronous) */
 const STAT = new BigInt64Array(18);
+/** the same words unsigned: dev and ino are u64 (an ino past 2^63 must not come out negative) */
+const STATU = new BigUint64Array(STAT.buffer);
 /** first try of every xattr read (synchronous calls: one buffer does) */
 const XATTR_SCRATCH = Buffer.alloc(4096);
 
-function statOf(o: BigInt64Array): LayerStat {
+/** lstatat's output as a LayerStat */
+function statOf(): LayerStat {
+  const o = STAT;
   return {
-    dev: Number(o[0]), mode: Number(o[1]), nlink: Number(o[2]), uid: Number(o[3]), gid: Number(o[4]), rdev: Number(o[5]),
-    blksize: Number(o[6]), ino: Number(o[7]), size: Number(o[8]), blocks: Number(o[9]),
+    dev: Number(STATU[0]), mode: Number(o[1]), nlink: Number(o[2]), uid: Number(o[3]), gid: Number(o[4]), rdev: Number(o[5]),
+    blksize: Number(o[6]), ino: Number(STATU[7]), size: Number(o[8]), blocks: Number(o[9]),
     atimeNs: o[10] * NS + o[11], mtimeNs: o[12] * NS + o[13], ctimeNs: o[14] * NS + o[15], birthtimeNs: o[16] * NS + o[17],
   };
 }
@@ -91,7 +95,7 @@ export class DirectoryLayer implements Layer {
     // most probes miss (whiteouts, layers without the name): no exception object for those
     const [dirFd, rel] = this.at(path);
     const r = this.native.lstatat(dirFd, rel, STAT);
-    if (r === 0) return statOf(STAT);
+    if (r === 0) return statOf();
     if (r === -ENOENT || r === -ENOTDIR || r === -ENAMETOOLONG) return null;
     throw new FuseError(-r, `lstat ${path} in ${this.name}`);
   }
