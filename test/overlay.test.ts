@@ -198,6 +198,10 @@ describe('tsfuse-overlayfs', () => {
     expect(fs.statSync(join(d.u, 'f')).uid).toBe(0);
     fs.mkdirSync(join(d.m, 'nd'), 0o750);
     expect(sh(`getfattr --only-values -n user.containers.override_stat ${d.u}/nd`)).toBe('0:0:750');
+    // a new file shows the mode its override holds, from the create reply on (the daemon keeps u+rwx on disk)
+    fs.writeFileSync(join(d.m, 'nf'), '', { mode: 0o640 });
+    expect(fs.statSync(join(d.m, 'nf')).mode & 0o7777).toBe(0o640);
+    expect(fs.statSync(join(d.u, 'nf')).mode & 0o7777).toBe(0o740);
     // the override is private: not listed, not settable
     expect(sh(`getfattr -d -m - ${d.m}/f`)).not.toContain('override_stat');
   });

@@ -367,17 +367,19 @@ export class OverlayFS implements FileSystem {
     const upper = this.upper!;
     const [uid, gid] = this.ownIds(c);
     const mode = type === S_IFLNK ? undefined : acl.mode & 0o7777;
-    if (this.own.inXattrs) this.own.set(upper, path, { uid, gid, mode: type }, { uid, gid, mode }, true);
+    if (this.own.inXattrs) {
+      this.own.set(upper, path, { uid, gid, mode: type }, { uid, gid, mode }, true);
+      this.setAcls(path, acl);
+      return this.rawStatOf(path);
+    }
     let st = await upper.stat(path);
     if (!st) throw new FuseError('ENOENT', `${path} vanished after creation`);
-    if (!this.own.inXattrs) {
-      const chown = st.uid !== uid || st.gid !== gid;
-      // chown clears set-ID bits: those are set again after it
-      const chmod = mode !== undefined && ((st.mode & 0o7777) !== mode || (chown && (mode & 0o6000) !== 0));
-      if (chown || chmod) {
-        this.own.set(upper, path, st, { uid: chown ? uid : undefined, gid: chown ? gid : undefined, mode: chmod ? mode : undefined }, true);
-        st = null;
-      }
+    const chown = st.uid !== uid || st.gid !== gid;
+    // chown clears set-ID bits: those are set again after it
+    const chmod = mode !== undefined && ((st.mode & 0o7777) !== mode || (chown && (mode & 0o6000) !== 0));
+    if (chown || chmod) {
+      this.own.set(upper, path, st, { uid: chown ? uid : undefined, gid: chown ? gid : undefined, mode: chmod ? mode : undefined }, true);
+      st = null;
     }
     if (acl.xattrs.length) { this.setAcls(path, acl); st = null; }
     return st ?? (await this.rawStatOf(path));
@@ -920,7 +922,6 @@ export class OverlayFS implements FileSystem {
     for (const f of this.atDestroy) await f();
   }
 }
-
 
 function zeroAttr(ino: number): Attr {
   return { ino, size: 0, blocks: 0, atime: 0, atimensec: 0, mtime: 0, mtimensec: 0, ctime: 0, ctimensec: 0, mode: S_IFDIR, nlink: 1, uid: 0, gid: 0, rdev: 0, blksize: 4096 };
