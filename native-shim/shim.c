@@ -188,7 +188,14 @@ static napi_value js_renameat(napi_env env, napi_callback_info info) {
  * filter) refuses them, the l*xattr call on /proc/self/fd/N/path instead.
  */
 struct xattr_args_v0 { uint64_t value; uint32_t size; uint32_t flags; };
+/* the numbers are the same on x86_64 and the generic table (arm64, riscv); older headers lack them */
+#if defined(__x86_64__) || defined(__aarch64__) || defined(__riscv)
 enum { NR_SETXATTRAT = 463, NR_GETXATTRAT = 464, NR_LISTXATTRAT = 465, NR_REMOVEXATTRAT = 466 };
+#define HAVE_XATTRAT_NUMBERS true
+#else
+enum { NR_SETXATTRAT = -1, NR_GETXATTRAT = -1, NR_LISTXATTRAT = -1, NR_REMOVEXATTRAT = -1 };
+#define HAVE_XATTRAT_NUMBERS false
+#endif
 static bool no_xattrat; /* ENOSYS seen (or TSFUSE_NO_XATTRAT set, to test the fallback): do not ask again */
 
 /* true when the *at result stands; false: take the fallback (r is then not a result) */
@@ -445,7 +452,7 @@ static napi_value js_makedev(napi_env env, napi_callback_info info) {
 
 NAPI_MODULE_INIT() {
   const char *nx = getenv("TSFUSE_NO_XATTRAT");
-  no_xattrat = nx && *nx;
+  no_xattrat = !HAVE_XATTRAT_NUMBERS || (nx && *nx);
   static const struct { const char *name; napi_callback fn; } fns[] = {
     { "socketpair", js_socketpair }, { "recvFd", js_recv_fd },
     { "lgetxattr", js_lgetxattr }, { "llistxattr", js_llistxattr },

@@ -161,6 +161,7 @@ function processUmask(): number {
   const m = /^Umask:\s*([0-7]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
   return m ? parseInt(m[1], 8) : 0o777; // unknown: assume the worst, so nothing is skipped
 }
+
 /** files up to this size are copied up by read + write */
 const SMALL_COPY = 256 * 1024;
 
