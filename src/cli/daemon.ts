@@ -10,7 +10,7 @@
  * directly and reads its verdict from a pipe (TSFUSE_REPORT_FD): a first
  * line "ok", "error" or "foreground", then lines for its stderr.
  */
-import { spawn } from 'node:child_process';
+import { spawn } from '../fuse/spawn.js';
 import * as fs from 'node:fs';
 import type { Served } from '../fuse/serve.js';
 import { shim } from '../fuse/native.js';

@@ -5,7 +5,7 @@
  * (SCM_RIGHTS, received by the shim). Unmounting, and the checks that give
  * a clear one-line error before anything is mounted.
  */
-import { spawn } from 'node:child_process';
+import { spawn } from './spawn.js';
 import * as fs from 'node:fs';
 import { resolve } from 'node:path';
 import { shim } from './native.js';
