@@ -315,6 +315,17 @@ describe('tsfuse-overlayfs', () => {
     waitFor(() => !pidAlive(pid2), 10_000, 'daemon exit');
   });
 
+  it('the launcher: a daemon that dies before its verdict is one line and exit 1, and nothing is left mounted', () => {
+    const d = layers();
+    // a "node" that exits at once without a word, as a daemon killed while starting would
+    const fake = join(d.base, 'fake-node');
+    fs.writeFileSync(fake, '#!/bin/sh\nexit 3\n', { mode: 0o755 });
+    const r = spawnSync(BIN, ['-o', rw(d), d.m], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, TSFUSE_NODE: fake } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe('tsfuse-overlayfs: the daemon exited before the mount was ready\n');
+    expect(isMounted(d.m)).toBe(false);
+  });
+
   it('the launcher hands -o debug to the foreground: the process started is the daemon, logging to its stderr', () => {
     const d = layers();
     const logFile = join(d.base, 'debug.log');
