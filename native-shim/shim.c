@@ -407,27 +407,31 @@ static napi_value js_set_nonblock(napi_env env, napi_callback_info info) {
 }
 
 /*
- * lstatat(dirfd, path, out BigInt64Array[18]) -> 0 or -errno. out: dev, mode,
- * nlink, uid, gid, rdev, blksize, ino, size, blocks, atime s/ns, mtime s/ns,
- * ctime s/ns, btime s/ns (0/0 where the filesystem has none).
+ * lstatat(dirfd, path, out Float64Array[14]) -> 0 or -errno. out[0..9] as
+ * doubles: dev, mode, nlink, uid, gid, rdev, blksize, ino, size, blocks;
+ * out[10..13] as int64 nanoseconds (read through a BigInt64Array view):
+ * atime, mtime, ctime, btime (0 where the filesystem has none). Doubles and
+ * whole nanoseconds keep the caller from making ~20 BigInts per stat.
  */
 static napi_value js_lstatat(napi_env env, napi_callback_info info) {
   ARGS(3); PATH_ARG(path, argv[1]);
   napi_typedarray_type type;
   size_t len = 0;
   void *data = NULL;
-  if (napi_get_typedarray_info(env, argv[2], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_bigint64_array || len < 18)
+  if (napi_get_typedarray_info(env, argv[2], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_float64_array || len < 14)
     return num(env, -EINVAL);
   struct statx sx;
   if (statx(FD_ARG(argv[0]), path, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, STATX_BASIC_STATS | STATX_BTIME, &sx) < 0) return num(env, -errno);
-  int64_t *o = data;
-  o[0] = (int64_t)makedev(sx.stx_dev_major, sx.stx_dev_minor); o[1] = sx.stx_mode; o[2] = sx.stx_nlink;
-  o[3] = sx.stx_uid; o[4] = sx.stx_gid; o[5] = (int64_t)makedev(sx.stx_rdev_major, sx.stx_rdev_minor);
-  o[6] = sx.stx_blksize; o[7] = (int64_t)sx.stx_ino; o[8] = (int64_t)sx.stx_size; o[9] = (int64_t)sx.stx_blocks;
-  o[10] = sx.stx_atime.tv_sec; o[11] = sx.stx_atime.tv_nsec; o[12] = sx.stx_mtime.tv_sec; o[13] = sx.stx_mtime.tv_nsec;
-  o[14] = sx.stx_ctime.tv_sec; o[15] = sx.stx_ctime.tv_nsec;
-  bool b = sx.stx_mask & STATX_BTIME;
-  o[16] = b ? sx.stx_btime.tv_sec : 0; o[17] = b ? sx.stx_btime.tv_nsec : 0;
+  double *d = data;
+  d[0] = (double)makedev(sx.stx_dev_major, sx.stx_dev_minor); d[1] = sx.stx_mode; d[2] = sx.stx_nlink;
+  d[3] = sx.stx_uid; d[4] = sx.stx_gid; d[5] = (double)makedev(sx.stx_rdev_major, sx.stx_rdev_minor);
+  d[6] = sx.stx_blksize; d[7] = (double)sx.stx_ino; d[8] = (double)sx.stx_size; d[9] = (double)sx.stx_blocks;
+  int64_t t[4] = {
+    sx.stx_atime.tv_sec * 1000000000LL + sx.stx_atime.tv_nsec, sx.stx_mtime.tv_sec * 1000000000LL + sx.stx_mtime.tv_nsec,
+    sx.stx_ctime.tv_sec * 1000000000LL + sx.stx_ctime.tv_nsec,
+    (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_sec * 1000000000LL + sx.stx_btime.tv_nsec : 0,
+  };
+  memcpy(d + 10, t, sizeof t);
   return num(env, 0);
 }
 

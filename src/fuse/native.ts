@@ -43,8 +43,8 @@ export interface Shim {
   makedev(major: number, minor: number): number;
   mount(source: string, target: string, fstype: string, flags: number, data: string): number;
   setsid(): number;
-  /** statx(dirfd, path, AT_SYMLINK_NOFOLLOW) into out (18 int64s: dev mode nlink uid gid rdev blksize ino size blocks, then atime/mtime/ctime/btime s ns); 0 or -errno */
-  lstatat(dirfd: number, path: string, out: BigInt64Array): number;
+  /** statx(dirfd, path, AT_SYMLINK_NOFOLLOW) into out: 10 doubles (dev mode nlink uid gid rdev blksize ino size blocks), then atime/mtime/ctime/btime as int64 ns; 0 or -errno */
+  lstatat(dirfd: number, path: string, out: Float64Array): number;
 }
 
 /** the dirFd of a plain path */

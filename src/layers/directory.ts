@@ -17,21 +17,18 @@ import type { Layer, LayerDirent, LayerStat, UpperLayer } from './types.js';
 const O_PATH = 0o10000000;
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW;
 const ENODATA = 61, ENOTSUP = 95, ERANGE = 34, ENOENT = 2, ENOTDIR = 20, ENAMETOOLONG = 36;
-const NS = 1_000_000_000n;
-/** lstatat's output (one buffer: every call is synchronous) */
-const STAT = new BigInt64Array(18);
-/** the same words unsigned: dev and ino are u64 (an ino past 2^63 must not come out negative) */
-const STATU = new BigUint64Array(STAT.buffer);
+/** lstatat's output (one buffer: every call is synchronous): 10 doubles, then 4 int64 nanosecond times */
+const STAT = new Float64Array(14);
+const STAT_NS = new BigInt64Array(STAT.buffer, 80, 4);
 /** first try of every xattr read (synchronous calls: one buffer does) */
 const XATTR_SCRATCH = Buffer.alloc(4096);
 
 /** lstatat's output as a LayerStat */
 function statOf(): LayerStat {
-  const o = STAT;
+  const o = STAT, t = STAT_NS;
   return {
-    dev: Number(STATU[0]), mode: Number(o[1]), nlink: Number(o[2]), uid: Number(o[3]), gid: Number(o[4]), rdev: Number(o[5]),
-    blksize: Number(o[6]), ino: Number(STATU[7]), size: Number(o[8]), blocks: Number(o[9]),
-    atimeNs: o[10] * NS + o[11], mtimeNs: o[12] * NS + o[13], ctimeNs: o[14] * NS + o[15], birthtimeNs: o[16] * NS + o[17],
+    dev: o[0], mode: o[1], nlink: o[2], uid: o[3], gid: o[4], rdev: o[5], blksize: o[6], ino: o[7], size: o[8], blocks: o[9],
+    atimeNs: t[0], mtimeNs: t[1], ctimeNs: t[2], birthtimeNs: t[3],
   };
 }
 
