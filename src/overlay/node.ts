@@ -34,8 +34,8 @@ export class OvlNode {
   parent: OvlNode | null;
   name: string;
   nlookup: number;
-  /** object keys ("dev:ino") that map to this node */
-  keys: string[];
+  /** the objects that map to this node, as flat (dev, ino) pairs */
+  keys: number[];
   /** merged paths of the names of a lower hard-linked file (linked up together at copy-up) */
   names: Set<string> | undefined = undefined;
   /** its upper object was removed while the kernel still holds it (open-unlinked): stat through an open fd */
@@ -64,7 +64,8 @@ export class OvlNode {
 
 export class NodeTable {
   private byId = new Map<number, OvlNode>();
-  private byKey = new Map<string, OvlNode>();
+  /** dev → ino → node: numbers, no key string to build and hash per lookup */
+  private byKey = new Map<number, Map<number, OvlNode>>();
   private next = ROOT_ID + 1;
 
   readonly root: OvlNode;
@@ -78,21 +79,29 @@ export class NodeTable {
     return this.byId.get(id);
   }
 
-  byObject(key: string): OvlNode | undefined {
-    return this.byKey.get(key);
+  byObject(dev: number, ino: number): OvlNode | undefined {
+    return this.byKey.get(dev)?.get(ino);
   }
 
   add(n: NodeInit): OvlNode {
     const node = new OvlNode(this.next++, 0, n);
     this.byId.set(node.nodeid, node);
-    for (const k of node.keys) this.byKey.set(k, node);
+    for (let i = 0; i < node.keys.length; i += 2) this.setKey(node.keys[i], node.keys[i + 1], node);
     return node;
   }
 
-  /** Another key (e.g. the upper copy after copy-up) that names the same node. */
-  alias(key: string, n: OvlNode): void {
-    if (!n.keys.includes(key)) n.keys.push(key);
-    this.byKey.set(key, n);
+  private setKey(dev: number, ino: number, n: OvlNode): void {
+    let inos = this.byKey.get(dev);
+    if (!inos) this.byKey.set(dev, (inos = new Map()));
+    inos.set(ino, n);
+  }
+
+  /** Another object (e.g. the upper copy after copy-up) that names the same node. */
+  alias(dev: number, ino: number, n: OvlNode): void {
+    let known = false;
+    for (let i = 0; i < n.keys.length; i += 2) if (n.keys[i] === dev && n.keys[i + 1] === ino) known = true;
+    if (!known) n.keys.push(dev, ino);
+    this.setKey(dev, ino, n);
   }
 
   forget(id: number, nlookup: number): void {
@@ -101,7 +110,10 @@ export class NodeTable {
     n.nlookup -= nlookup;
     if (n.nlookup <= 0) {
       this.byId.delete(id);
-      for (const k of n.keys) if (this.byKey.get(k) === n) this.byKey.delete(k);
+      for (let i = 0; i < n.keys.length; i += 2) {
+        const inos = this.byKey.get(n.keys[i]);
+        if (inos?.get(n.keys[i + 1]) === n) inos.delete(n.keys[i + 1]);
+      }
     }
   }
 

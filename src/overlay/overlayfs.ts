@@ -190,9 +190,8 @@ export class OverlayFS implements FileSystem {
         }
       }
     }
-    const key = `${idLayer.dev}:${idIno}`;
-    const objKey = `${this.layers[f.layer].dev}:${f.st.ino}`;
-    let n = this.nodes.byObject(key) ?? this.nodes.byObject(objKey);
+    const objDev = this.layers[f.layer].dev;
+    let n = this.nodes.byObject(idLayer.dev, idIno) ?? this.nodes.byObject(objDev, f.st.ino);
     if (n && n.isDir === isDir) {
       if (!isDir && n.layer === 0 && f.layer !== 0) {
         // another lower name of a hard link already copied up: it becomes an upper link of the copy
@@ -209,7 +208,7 @@ export class OverlayFS implements FileSystem {
     }
     n = this.nodes.add({
       ino: this.inoOf(idLayer, idIno), fmt: f.st.mode & S_IFMT, isDir, layer: f.layer, path: f.path, dirLayers: f.dirLayers,
-      parent, name, keys: key === objKey ? [key] : [key, objKey],
+      parent, name, keys: idLayer.dev === objDev && idIno === f.st.ino ? [objDev, idIno] : [idLayer.dev, idIno, objDev, f.st.ino],
     });
     if (!isDir && f.st.nlink > 1) n.names = new Set([f.path]);
     return n;
@@ -327,7 +326,7 @@ export class OverlayFS implements FileSystem {
     n.layer = 0;
     n.path = target;
     const ust = await upper.stat(target);
-    if (ust) this.nodes.alias(`${upper.dev}:${ust.ino}`, n);
+    if (ust) this.nodes.alias(upper.dev, ust.ino, n);
     for (const other of n.names ?? []) {
       if (other === target) continue;
       const slash = other.lastIndexOf('/');
@@ -506,7 +505,7 @@ export class OverlayFS implements FileSystem {
     if ((f.st.mode & S_IFMT) === S_IFDIR) throw new FuseError('EISDIR');
     await this.upperDir(dir);
     const needWhiteout = await this.lowerHas(dir, name);
-    const n = this.nodes.byObject(`${this.layers[f.layer].dev}:${f.st.ino}`);
+    const n = this.nodes.byObject(this.layers[f.layer].dev, f.st.ino);
     n?.names?.delete(f.path);
     if (f.layer === 0) {
       upper.unlink(f.path);
@@ -770,7 +769,7 @@ export class OverlayFS implements FileSystem {
   private async direntIno(dir: OvlNode, name: string): Promise<number> {
     const f = await this.find(dir, name);
     if (!f) return 0xffffffff;
-    const existing = this.nodes.byObject(`${this.layers[f.layer].dev}:${f.st.ino}`);
+    const existing = this.nodes.byObject(this.layers[f.layer].dev, f.st.ino);
     if (existing) return existing.ino;
     if (f.layer === 0 || (f.st.mode & S_IFMT) === S_IFDIR) {
       const n = await this.nodeFor(dir, name, f);
