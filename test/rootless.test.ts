@@ -114,5 +114,31 @@ describe('rootless (fusermount3)', () => {
     expect(r.stderr).toMatch(/^tsfuse: /);
     expect(isMounted(mnt)).toBe(false);
   });
+
+  it('tsfuse-overlayfs as a plain user: the sh launcher, fusermount3, writes land in the upper as the user, fusermount3 -u ends the daemon', () => {
+    const base = userDir();
+    const [l, u, w, m] = ['l', 'u', 'w', 'm'].map((n) => join(base, n));
+    for (const d of [l, u, w, m]) { fs.mkdirSync(d); fs.chownSync(d, uid, gid); }
+    fs.writeFileSync(join(l, 'old'), 'lower');
+    fs.chownSync(join(l, 'old'), uid, gid);
+    const r = asUser('env', [`TSFUSE_NODE=${process.execPath}`, join(install, 'bin/tsfuse-overlayfs'), '-o', `lowerdir=${l},upperdir=${u},workdir=${w}`, m]);
+    expect(r.status, r.stderr).toBe(0);
+    try {
+      expect(mountType(m)).toBe('fuse.tsfuse-overlayfs');
+      const s = asUser('sh', ['-c', `echo new > ${m}/new && echo more >> ${m}/old && rm ${m}/old && ls ${m}`]);
+      expect(s.status, s.stderr).toBe(0);
+      expect(s.stdout.trim()).toBe('new');
+      expect(fs.statSync(join(u, 'new')).uid).toBe(uid);
+      // Linux (5.8+) lets a plain user mknod the 0/0 whiteout device: the deletion is recorded as fuse-overlayfs records it as root
+      expect(fs.readdirSync(u).sort()).toEqual(['new', 'old']);
+      const wh = fs.lstatSync(join(u, 'old'));
+      expect([wh.isCharacterDevice(), wh.rdev]).toEqual([true, 0]);
+      const pid = Number(execFileSync('pgrep', ['-u', String(uid), '-f', `${m} --tsfuse-daemon-child`], { encoding: 'utf8' }).trim());
+      expect(asUser('fusermount3', ['-u', m]).status).toBe(0);
+      waitFor(() => !pidAlive(pid), 10_000, 'rootless overlay daemon exit');
+    } finally {
+      forceUnmount(m);
+    }
+  });
 });
 void os;
