@@ -15,6 +15,7 @@
  * number is -errno.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -435,6 +436,45 @@ static napi_value js_lstatat(napi_env env, napi_callback_info info) {
   return num(env, 0);
 }
 
+/*
+ * readdirat(dirfd, path) -> Buffer or -errno: every entry but . and .. as
+ * its d_type byte, its name, a NUL. One buffer instead of a Dirent object
+ * per entry, and no path walk through /proc.
+ */
+static napi_value js_readdirat(napi_env env, napi_callback_info info) {
+  ARGS(2); PATH_ARG(p, argv[1]);
+  int fd = openat(FD_ARG(argv[0]), p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return num(env, -errno);
+  DIR *d = fdopendir(fd);
+  if (!d) { int e = errno; close(fd); return num(env, -e); }
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  int err = buf ? 0 : ENOMEM;
+  while (!err) {
+    errno = 0;
+    struct dirent *de = readdir(d);
+    if (!de) { err = errno; break; }
+    const char *n = de->d_name;
+    if (n[0] == '.' && (!n[1] || (n[1] == '.' && !n[2]))) continue;
+    size_t nl = strlen(n);
+    if (len + nl + 2 > cap) {
+      char *nb = realloc(buf, cap = (cap + nl + 2) * 2);
+      if (!nb) { err = ENOMEM; break; }
+      buf = nb;
+    }
+    buf[len++] = (char)de->d_type;
+    memcpy(buf + len, n, nl + 1);
+    len += nl + 1;
+  }
+  closedir(d);
+  if (err) { free(buf); return num(env, -err); }
+  napi_value out;
+  napi_status st = napi_create_buffer_copy(env, len, buf, NULL, &out);
+  free(buf);
+  if (st != napi_ok) return num(env, -ENOMEM);
+  return out;
+}
+
 /* mount(source, target, fstype, flags, data) */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
   ARGS(5);
@@ -470,7 +510,7 @@ NAPI_MODULE_INIT() {
     { "watch", js_watch }, { "unwatch", js_unwatch }, { "pause", js_pause },
     { "resume", js_resume }, { "setNonblock", js_set_nonblock },
     { "makedev", js_makedev }, { "mount", js_mount }, { "setsid", js_setsid },
-    { "lstatat", js_lstatat },
+    { "lstatat", js_lstatat }, { "readdirat", js_readdirat },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -45,6 +45,8 @@ export interface Shim {
   setsid(): number;
   /** statx(dirfd, path, AT_SYMLINK_NOFOLLOW) into out: 10 doubles (dev mode nlink uid gid rdev blksize ino size blocks), then atime/mtime/ctime/btime as int64 ns; 0 or -errno */
   lstatat(dirfd: number, path: string, out: Float64Array): number;
+  /** the entries of dirfd/path but . and ..: per entry its d_type byte, name, NUL; or -errno */
+  readdirat(dirfd: number, path: string): Buffer | number;
 }
 
 /** the dirFd of a plain path */

@@ -40,17 +40,6 @@ export function toLayerStat(st: fs.BigIntStats): LayerStat {
   };
 }
 
-function dirent(d: fs.Dirent): number {
-  if (d.isFile()) return 8;
-  if (d.isDirectory()) return 4;
-  if (d.isSymbolicLink()) return 10;
-  if (d.isCharacterDevice()) return 2;
-  if (d.isBlockDevice()) return 6;
-  if (d.isFIFO()) return 1;
-  if (d.isSocket()) return 12;
-  return 0;
-}
-
 export class DirectoryLayer implements Layer {
   readonly name: string;
   readonly dev: number;
@@ -98,7 +87,16 @@ export class DirectoryLayer implements Layer {
   }
 
   readdir(path: string): LayerDirent[] {
-    return fs.readdirSync(this.hostPath(path), { withFileTypes: true }).map((d) => ({ name: d.name, type: dirent(d) }));
+    const [dir, rel] = this.at(path);
+    const r = this.native.readdirat(dir, rel);
+    if (typeof r === 'number') throw new FuseError(-r, `readdir ${path} in ${this.name}`);
+    const out: LayerDirent[] = [];
+    for (let i = 0; i < r.length;) {
+      const end = r.indexOf(0, i + 1);
+      out.push({ name: r.toString('utf8', i + 1, end), type: r[i] });
+      i = end + 1;
+    }
+    return out;
   }
 
   readlink(path: string): Buffer {
