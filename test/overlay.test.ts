@@ -324,6 +324,10 @@ describe('tsfuse-overlayfs', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toBe('tsfuse-overlayfs: the daemon exited before the mount was ready\n');
     expect(isMounted(d.m)).toBe(false);
+    // no node at all: said so, not the daemon's silence
+    const n = spawnSync(BIN, ['-o', rw(d), d.m], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, TSFUSE_NODE: join(d.base, 'no-such-node') } });
+    expect(n.status).toBe(1);
+    expect(n.stderr).toBe(`tsfuse-overlayfs: cannot run ${join(d.base, 'no-such-node')} (install Node.js 20+ or set TSFUSE_NODE)\n`);
   });
 
   it('the launcher hands -o debug to the foreground: the process started is the daemon, logging to its stderr', () => {
