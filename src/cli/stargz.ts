@@ -133,8 +133,9 @@ export function stargzCommands(p: Command): void {
         const { layer } = await openBlob(source, o.toc, { cacheBytes: 0 });
         let files = 0, bytes = 0;
         for (const { path, node } of layer.index.files) {
-          for (let off = 0; off < node.size; off += 4 << 20) {
-            const b = await layer.read(path, off, Math.min(4 << 20, node.size - off)).catch((e: Error) => { throw new Error(`${path}: ${e.message}`); });
+          // chunk by chunk: a read window across a chunk edge would fetch and verify that chunk twice
+          for (const c of node.chunks ?? []) {
+            const b = await layer.read(path, c.fileOffset, c.size).catch((e: Error) => { throw new Error(`${path}: ${e.message}`); });
             bytes += b.length;
           }
           files++;

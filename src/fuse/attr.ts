@@ -23,9 +23,9 @@ export function attrFromStats(st: BigIntStats, ino = Number(st.ino)): Attr {
   };
 }
 
-/** The 32-bit dev_t the kernel's fuse_attr carries (new_encode_dev). */
+/** The 32-bit dev_t the kernel's fuse_attr carries (new_encode_dev: 12-bit major, 20-bit minor). */
 export function encodeDev(major: number, minor: number): number {
-  return ((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0;
+  return ((minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12)) >>> 0;
 }
 
 export function devMajor(rdev: number): number {

@@ -10,13 +10,13 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { FuseError } from '../fuse/errors.js';
+import { Errno, FuseError } from '../fuse/errors.js';
 import { AT_REMOVEDIR, shim, type Shim } from '../fuse/native.js';
 import type { Layer, LayerDirent, LayerStat, UpperLayer } from './types.js';
 
 const O_PATH = 0o10000000;
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW;
-const ENODATA = 61, ENOTSUP = 95, ERANGE = 34, ENOENT = 2, ENOTDIR = 20, ENAMETOOLONG = 36;
+const { ENODATA, ENOTSUP, ERANGE, ENOENT, ENOTDIR, ENAMETOOLONG } = Errno;
 /** lstatat's output (one buffer: every call is synchronous): 10 doubles, then 4 int64 nanosecond times */
 const STAT = new Float64Array(14);
 const STAT_NS = new BigInt64Array(STAT.buffer, 80, 4);
@@ -135,11 +135,11 @@ export class DirectoryLayer implements Layer {
   }
 
   open(path: string, flags: number): number {
-    return this.fd(this.native.openat(...this.at(path), flags | O_NOFOLLOW, 0), `open ${path}`);
+    return this.must(this.native.openat(...this.at(path), flags | O_NOFOLLOW, 0), `open ${path}`);
   }
 
   /** A result of the shim: the number, or an errno error naming what was done. */
-  protected fd(r: number, what: string): number {
+  protected must(r: number, what: string): number {
     if (r < 0) throw new FuseError(-r, `${what} in ${this.name}`);
     return r;
   }
@@ -202,25 +202,30 @@ export class DirectoryUpperLayer extends DirectoryLayer implements UpperLayer {
     return true;
   }
 
+  override close(): void {
+    super.close();
+    try { fs.closeSync(this.workFd); } catch { /* closed */ }
+  }
+
   tempPath(): string {
     return `${WORK}#${(this.counter++).toString(16)}`;
   }
 
   // every change through the *at calls relative to the upper's (or workdir's) fd: no procfs walk per call
-  mkdir(path: string, mode: number): void { this.fd(this.native.mkdirat(...this.at(path), mode), `mkdir ${path}`); }
-  mknod(path: string, mode: number, rdev: number): void { this.fd(this.native.mknodat(...this.at(path), mode, rdev), `mknod ${path}`); }
-  symlink(target: string | Buffer, path: string): void { this.fd(this.native.symlinkat(target, ...this.at(path)), `symlink ${path}`); }
-  link(existing: string, path: string): void { this.fd(this.native.linkat(...this.at(existing), ...this.at(path)), `link ${path}`); }
-  unlink(path: string): void { this.fd(this.native.unlinkat(...this.at(path), 0), `unlink ${path}`); }
-  rmdir(path: string): void { this.fd(this.native.unlinkat(...this.at(path), AT_REMOVEDIR), `rmdir ${path}`); }
+  mkdir(path: string, mode: number): void { this.must(this.native.mkdirat(...this.at(path), mode), `mkdir ${path}`); }
+  mknod(path: string, mode: number, rdev: number): void { this.must(this.native.mknodat(...this.at(path), mode, rdev), `mknod ${path}`); }
+  symlink(target: string | Buffer, path: string): void { this.must(this.native.symlinkat(target, ...this.at(path)), `symlink ${path}`); }
+  link(existing: string, path: string): void { this.must(this.native.linkat(...this.at(existing), ...this.at(path)), `link ${path}`); }
+  unlink(path: string): void { this.must(this.native.unlinkat(...this.at(path), 0), `unlink ${path}`); }
+  rmdir(path: string): void { this.must(this.native.unlinkat(...this.at(path), AT_REMOVEDIR), `rmdir ${path}`); }
   removeTree(path: string): void { fs.rmSync(this.hostPath(path), { recursive: true, force: true }); }
 
   rename(from: string, to: string, flags = 0): void {
-    this.fd(this.native.renameat(...this.at(from), ...this.at(to), flags), `rename ${from}`);
+    this.must(this.native.renameat(...this.at(from), ...this.at(to), flags), `rename ${from}`);
   }
 
   create(path: string, flags: number, mode: number): number {
-    return this.fd(this.native.openat(...this.at(path), flags | fs.constants.O_CREAT | O_NOFOLLOW, mode), `create ${path}`);
+    return this.must(this.native.openat(...this.at(path), flags | fs.constants.O_CREAT | O_NOFOLLOW, mode), `create ${path}`);
   }
 
   createEmpty(path: string, mode: number): void {
@@ -261,20 +266,20 @@ export class DirectoryUpperLayer extends DirectoryLayer implements UpperLayer {
     }
   }
 
-  lchown(path: string, uid: number, gid: number): void { this.fd(this.native.fchownat(...this.at(path), uid, gid), `chown ${path}`); }
-  chmod(path: string, mode: number): void { this.fd(this.native.fchmodat(...this.at(path), mode & 0o7777), `chmod ${path}`); }
+  lchown(path: string, uid: number, gid: number): void { this.must(this.native.fchownat(...this.at(path), uid, gid), `chown ${path}`); }
+  chmod(path: string, mode: number): void { this.must(this.native.fchmodat(...this.at(path), mode & 0o7777), `chmod ${path}`); }
   truncate(path: string, size: number): void { fs.truncateSync(this.hostPath(path), size); }
 
   utimens(path: string, atime: [number, number], mtime: [number, number]): void {
-    this.fd(this.native.utimensat(...this.at(path), atime[0], atime[1], mtime[0], mtime[1], true), `utimens ${path}`);
+    this.must(this.native.utimensat(...this.at(path), atime[0], atime[1], mtime[0], mtime[1], true), `utimens ${path}`);
   }
 
   setxattr(path: string, name: string, value: Buffer, flags: number): void {
-    this.fd(this.native.lsetxattr(...this.at(path), name, value, flags), `setxattr ${name}`);
+    this.must(this.native.lsetxattr(...this.at(path), name, value, flags), `setxattr ${name}`);
   }
 
   removexattr(path: string, name: string): void {
-    this.fd(this.native.lremovexattr(...this.at(path), name), `removexattr ${name}`);
+    this.must(this.native.lremovexattr(...this.at(path), name), `removexattr ${name}`);
   }
 
   statfs() {

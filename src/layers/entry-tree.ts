@@ -17,9 +17,11 @@ export function cleanEntryName(name: string): string | null {
   return parts.includes('..') ? null : parts.join('/');
 }
 
-/** st_rdev from a tar/TOC major and minor (the kernel's encoding for 32-bit dev_t). */
-export function makedev(major: number, minor: number): number {
-  return ((minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12)) >>> 0;
+/** An archive or TOC name, cleaned; one that leaves the layer is an error naming it. */
+export function entryNameOrThrow(name: string): string {
+  const clean = cleanEntryName(name);
+  if (clean === null) throw new Error(`entry ${JSON.stringify(name)} leaves the layer (..)`);
+  return clean;
 }
 
 export class EntryTree<N extends TreeNode> {

@@ -7,11 +7,12 @@
  */
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
+import { unlinkedTempFd } from './temp-file.js';
 
 export type TarHeader = tar.Header & { byteOffset?: number; pax?: Record<string, string> };
 
@@ -32,9 +33,7 @@ export async function openTarFile(file: string, workDir = ''): Promise<number> {
     const dir = workDir || tmpdir();
     if (!isAbsolute(dir)) throw new Error(`work dir ${dir} is not absolute`);
     fs.mkdirSync(dir, { recursive: true });
-    const tmp = join(dir, `.tsfuse-tar-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
-    out = fs.openSync(tmp, 'wx+', 0o600);
-    fs.unlinkSync(tmp);
+    out = unlinkedTempFd(dir, 'tar');
     const limit = Math.max(1 << 30, MAX_RATIO * fs.fstatSync(fd).size);
     let n = 0;
     const bound = new Transform({

@@ -145,11 +145,15 @@ export async function openPluginLayers(element: string, plugins: Map<string, Loa
   };
   const loadMs = Math.min(MAX_TIMER, Math.max(60_000, timeoutS * 12_000));
   let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
   let got: unknown;
+  const loading = Promise.resolve().then(() => lp.plugin.load(spec.data, spec.path, ctx));
+  // data sources that arrive after we gave up are closed: nobody else will (fds, temp files)
+  loading.then((v) => { if (timedOut) for (const s of [v].flat()) void Promise.resolve((s as DataSource | undefined)?.close?.()).catch(() => {}); }, () => {});
   try {
     got = await Promise.race([
-      Promise.resolve().then(() => lp.plugin.load(spec.data, spec.path, ctx)),
-      new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`load did not finish within ${loadMs / 1000} s`)), loadMs); }),
+      loading,
+      new Promise((_, rej) => { timer = setTimeout(() => { timedOut = true; rej(new Error(`load did not finish within ${loadMs / 1000} s`)); }, loadMs); }),
     ]);
   } catch (e) {
     throw new PluginError(`plugin ${spec.name}: cannot load layer ${element}: ${firstLine(e)}`);

@@ -240,7 +240,8 @@ export class PluginLayer implements Layer {
     };
     const lookup = before('lookup', (path: string) => ({ op: 'lookup', path }), this.stat.bind(this));
     this.stat = lookup;
-    this.exists = before('lookup', (path: string) => ({ op: 'lookup', path }), this.exists.bind(this));
+    // without its own exists(), exists() goes through stat, which already runs the hook
+    if (this.src.exists) this.exists = before('lookup', (path: string) => ({ op: 'lookup', path }), this.exists.bind(this));
     this.readdir = before('readdir', (path: string) => ({ op: 'readdir', path }), this.readdir.bind(this));
     this.readlink = before('readlink', (path: string) => ({ op: 'readlink', path }), this.readlink.bind(this));
     if (this.open) this.open = before('open', (path: string, flags: number) => ({ op: 'open', path, flags }), this.open);

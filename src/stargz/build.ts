@@ -22,7 +22,7 @@ import { eachTarEntry, openTarFile } from '../layers/tarfile.js';
 import { estargzFooter, LANDMARK_BYTE, NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, TOC_TAR_NAME, type TocEntryJson } from './format.js';
 import { sha256 } from './digest.js';
 import { encodeHeader, pad512, type TarMeta, type TarType } from './tar-header.js';
-import { cleanEntryName } from '../layers/entry-tree.js';
+import { entryNameOrThrow } from '../layers/entry-tree.js';
 
 export const DEFAULT_CHUNK_SIZE = 4 << 20;
 
@@ -70,13 +70,6 @@ function readerAt(fd: number, base: number) {
 const TYPE_OF: Record<string, TarType> = { file: 'file', 'contiguous-file': 'file', directory: 'directory', symlink: 'symlink', link: 'link', 'character-device': 'character-device', 'block-device': 'block-device', fifo: 'fifo' };
 
 /** Entries of a .tar / .tar.gz, in archive order (a gzip one is first decompressed into an unlinked temp file). */
-/** An archive or command-line name, cleaned; one that leaves the layer is refused. */
-function entryName(name: string): string {
-  const clean = cleanEntryName(name);
-  if (clean === null) throw new Error(`entry ${JSON.stringify(name)} leaves the layer (..)`);
-  return clean;
-}
-
 async function tarEntries(file: string, fds: number[]): Promise<SourceEntry[]> {
   const fd = await openTarFile(file);
   fds.push(fd);
@@ -84,13 +77,13 @@ async function tarEntries(file: string, fds: number[]): Promise<SourceEntry[]> {
   await eachTarEntry(fd, (h) => {
     const type = TYPE_OF[h.type ?? ''];
     if (!type) throw new Error(`${file}: entry ${h.name}: tar type ${h.type} is not supported`);
-    const name = entryName(h.name);
+    const name = entryNameOrThrow(h.name);
     if (name === TOC_TAR_NAME || name === PREFETCH_LANDMARK || name === NO_PREFETCH_LANDMARK || name === '') return;
     const xattrs = new Map<string, Buffer>();
     for (const [k, v] of Object.entries(h.pax ?? {})) if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice(13), Buffer.from(v));
     const meta: TarMeta = {
       name, type, mode: h.mode ?? 0o644, uid: h.uid ?? 0, gid: h.gid ?? 0, size: type === 'file' ? h.size ?? 0 : 0,
-      mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000), linkname: type === 'link' ? entryName(h.linkname ?? '') : h.linkname ?? undefined,
+      mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000), linkname: type === 'link' ? entryNameOrThrow(h.linkname ?? '') : h.linkname ?? undefined,
       uname: h.uname || undefined, gname: h.gname || undefined, devmajor: h.devmajor ?? 0, devminor: h.devminor ?? 0,
       ...(xattrs.size ? { xattrs } : {}),
     };
@@ -100,7 +93,7 @@ async function tarEntries(file: string, fds: number[]): Promise<SourceEntry[]> {
 }
 
 /** Entries of a directory tree, parents before children, names in byte order; hard links as links. */
-function dirEntries(dir: string, fds: number[]): SourceEntry[] {
+function dirEntries(dir: string): SourceEntry[] {
   const layer = new DirectoryLayer(dir);
   const seen = new Map<string, string>();
   const out: SourceEntry[] = [];
@@ -128,9 +121,12 @@ function dirEntries(dir: string, fds: number[]): SourceEntry[] {
       if (type === 'file' && st.nlink > 1) seen.set(key, path);
       let read: SourceEntry['read'];
       if (type === 'file' && st.size > 0) {
-        const fd = fs.openSync(layer.hostPath(path), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-        fds.push(fd);
-        read = readerAt(fd, 0);
+        // opened per piece, not held: a tree has more files than a process has fds
+        const host = join(dir, path); // the layer (and its root fd) is closed before the data is read
+        read = (offset, length) => {
+          const fd = fs.openSync(host, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+          try { return readerAt(fd, 0)(offset, length); } finally { fs.closeSync(fd); }
+        };
       }
       out.push({ meta, ...(read ? { read } : {}) });
       if (type === 'directory') walk(path);
@@ -160,7 +156,7 @@ function order(entries: SourceEntry[], prioritized: string[]): SourceEntry[] {
     first.push(e);
   };
   for (const p of prioritized) {
-    const name = entryName(p);
+    const name = entryNameOrThrow(p);
     if (!byName.has(name)) throw new Error(`prioritized file ${p} is not in the layer`);
     take(name);
   }
@@ -233,7 +229,7 @@ export async function buildEstargz(input: string, output: string, opts: BuildOpt
   try {
     let st: fs.Stats;
     try { st = fs.statSync(input); } catch { throw new Error(`${input} does not exist`); }
-    const entries = order(st.isDirectory() ? dirEntries(input, fds) : await tarEntries(input, fds), opts.prioritized ?? []);
+    const entries = order(st.isDirectory() ? dirEntries(input) : await tarEntries(input, fds), opts.prioritized ?? []);
     outFd = fs.openSync(tmp, 'wx', 0o644);
     const level = opts.level ?? (opts.zstd ? 3 : 9);
     const w = new MemberWriter(outFd, opts.zstd ? (b) => zstdFrame(b, level) : (b) => zlib.gzipSync(b, { level }));

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { unlinkedTempFd } from '../layers/temp-file.js';
 import { BlobError, type BlobReader } from './blob.js';
 
 export interface Credentials { username: string; password: string }
@@ -93,7 +93,7 @@ export class HttpClient {
   }
 
   /** One HTTP exchange (redirects and auth challenges followed); the body is read whole, up to maxBody. */
-  async request(method: string, target: URL, headers: Record<string, string>, maxBody = 0, spill?: { fd: number; max: number }): Promise<Answer> {
+  async request(method: string, target: URL, headers: Record<string, string>, maxBody = 0, spill?: Spill): Promise<Answer> {
     const deadline = Date.now() + (this.opts.requestTimeoutMs ?? 10_000);
     let url = target;
     let authTried = false;
@@ -190,17 +190,17 @@ export class HttpBlob implements BlobReader {
       const head = await b.http.request('HEAD', u, {});
       const len = Number(head.headers['content-length']);
       if (head.status === 200 && Number.isSafeInteger(len) && len > 0) { b.size = len; return; }
-      const spill = tempFd();
+      const spill = new Spill(MAX_WHOLE);
       let probe: Answer;
       try {
-        probe = await b.http.request('GET', u, { range: 'bytes=0-0' }, 1 << 20, { fd: spill, max: MAX_WHOLE });
+        probe = await b.http.request('GET', u, { range: 'bytes=0-0' }, 1 << 20, spill);
       } catch (e) {
-        fs.closeSync(spill);
+        spill.close();
         throw e;
       }
       const total = /\/(\d+)$/.exec(String(probe.headers['content-range'] ?? ''));
-      if (probe.status === 200) { b.size = probe.spilled ?? 0; b.keepWhole(spill); return; }
-      fs.closeSync(spill);
+      if (probe.status === 200) { b.size = probe.spilled ?? 0; b.keepWhole(spill.take()); return; }
+      spill.close();
       if (probe.status === 206 && total) { b.size = Number(total[1]); return; }
       b.http.failFor(probe, 'size');
     });
@@ -227,21 +227,20 @@ export class HttpBlob implements BlobReader {
       if (this.whole) return this.readRanges(ranges);
       const want = ranges.reduce((n, [, l]) => n + l, 0);
       // a server that ignores Range answers 200 with the whole blob: that goes to a file, not to memory
-      const spill = tempFd();
+      const spill = new Spill(this.size);
       let a: Answer;
       try {
-        a = await this.http.request('GET', this.url, { range: `bytes=${ranges.map(([o, l]) => `${o}-${o + l - 1}`).join(',')}` }, want + 4096 * ranges.length, { fd: spill, max: this.size });
+        a = await this.http.request('GET', this.url, { range: `bytes=${ranges.map(([o, l]) => `${o}-${o + l - 1}`).join(',')}` }, want + 4096 * ranges.length, spill);
       } catch (e) {
-        fs.closeSync(spill);
+        spill.close();
         throw e;
       }
       if (a.status === 200) {
-        if (a.spilled !== this.size) { fs.closeSync(spill); throw new Retryable(`200 with ${a.spilled} bytes, the blob has ${this.size}`); }
+        if (a.spilled !== this.size) { spill.close(); throw new Retryable(`200 with ${a.spilled} bytes, the blob has ${this.size}`); }
         this.fetched += a.spilled;
-        this.keepWhole(spill);
+        this.keepWhole(spill.take());
         return this.readRanges(ranges);
       }
-      fs.closeSync(spill);
       if ((a.status === 400 || a.status === 416) && ranges.length > 1) {
         this.http.log(`${this.name}: multi-range refused (HTTP ${a.status}); one range per request from now on`);
         this.singleRange = true;
@@ -276,11 +275,31 @@ export class HttpBlob implements BlobReader {
 const MAX_WHOLE = 64 * 2 ** 30;
 
 /** An unlinked temp file (gone with the process, whatever happens). */
-function tempFd(): number {
-  const p = join(tmpdir(), `.tsfuse-blob-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
-  const fd = fs.openSync(p, 'wx+', 0o600);
-  fs.unlinkSync(p);
-  return fd;
+/**
+ * Where a 200 answer's body goes instead of memory (a server that ignores
+ * Range sends the whole blob): an unlinked temp file, made only when such an
+ * answer arrives, never for the 206s of a normal server.
+ */
+class Spill {
+  private fd = -1;
+  constructor(readonly max: number) {}
+
+  write(c: Buffer, at: number): void {
+    if (this.fd < 0) this.fd = unlinkedTempFd(tmpdir(), 'blob');
+    fs.writeSync(this.fd, c, 0, c.length, at);
+  }
+
+  /** The file, now the caller's to close. */
+  take(): number {
+    const fd = this.fd;
+    this.fd = -1;
+    return fd;
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
 }
 
 function basic(c: Credentials): string {
@@ -288,7 +307,7 @@ function basic(c: Credentials): string {
 }
 
 /** One request/response, bounded by the deadline and maxBody. Network trouble is Retryable. */
-function exchange(method: string, url: URL, headers: Record<string, string>, maxBody: number, deadline: number, spillTo?: { fd: number; max: number }): Promise<Answer> {
+function exchange(method: string, url: URL, headers: Record<string, string>, maxBody: number, deadline: number, spillTo?: Spill): Promise<Answer> {
   const mod = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const left = deadline - Date.now();
@@ -309,7 +328,7 @@ function exchange(method: string, url: URL, headers: Record<string, string>, max
         if (spill) {
           if (n + c.length > spill.max) { req.destroy(new Retryable(`a 200 answer longer than the ${spill.max}-byte blob`)); return; }
           try {
-            fs.writeSync(spill.fd, c, 0, c.length, n);
+            spill.write(c, n);
           } catch (e) {
             req.destroy(new BlobError(`keeping the whole blob: ${(e as Error).message}`));
             return;

@@ -21,6 +21,8 @@ const TYPE_BITS: Record<string, number> = { dir: 0o040000, reg: 0o100000, symlin
 const DT: Record<string, number> = { dir: 4, reg: 8, symlink: 10, char: 2, block: 6, fifo: 1 };
 /** a chunk is buffered whole: larger ones are refused at open */
 export const MAX_CHUNK = 256 << 20;
+/** the most the landmark prefetch reads at once */
+const PREFETCH_RUN = 8 << 20;
 
 export interface StargzOptions {
   /** sha256:… of the TOC (the layer annotation): checked, and then every chunk must have a digest */
@@ -120,7 +122,8 @@ export class StargzLayer implements DataSource {
     const toc = await readToc(blob, opts.tocDigest);
     for (const { path, node } of toc.index.files) {
       for (const c of node.chunks ?? []) {
-        if (c.size > MAX_CHUNK) throw new FormatError(`TOC entry ${JSON.stringify(path)}: a ${c.size}-byte chunk (the most we buffer is ${MAX_CHUNK})`);
+        // a zeros chunk is never buffered (a read fills its range), so any size will do
+        if (!c.zeros && c.size > MAX_CHUNK) throw new FormatError(`TOC entry ${JSON.stringify(path)}: a ${c.size}-byte chunk (the most we buffer is ${MAX_CHUNK})`);
         if (c.end - c.offset > MAX_CHUNK + (64 << 20)) throw new FormatError(`TOC entry ${JSON.stringify(path)}: a ${c.end - c.offset}-byte compressed range`);
         if (opts.tocDigest && !c.zeros && !c.digest && !(node.chunks!.length === 1 && node.digest)) {
           throw new FormatError(`TOC entry ${JSON.stringify(path)} has no chunk digest: a verified mount needs one for every chunk`);
@@ -188,10 +191,9 @@ export class StargzLayer implements DataSource {
     this.startMissing(path, n, wanted);
     const parts: Promise<void>[] = [];
     for (const c of wanted) {
-      parts.push(this.chunkData(path, n, c).then((data) => {
-        const from = Math.max(offset, c.fileOffset), to = Math.min(end, c.fileOffset + c.size);
-        data.copy(out, from - offset, from - c.fileOffset, to - c.fileOffset);
-      }));
+      const from = Math.max(offset, c.fileOffset), to = Math.min(end, c.fileOffset + c.size);
+      if (c.zeros) { out.fill(0, from - offset, to - offset); continue; }
+      parts.push(this.chunkData(path, n, c).then((data) => { data.copy(out, from - offset, from - c.fileOffset, to - c.fileOffset); }));
     }
     await Promise.all(parts);
     return out;
@@ -270,25 +272,36 @@ export class StargzLayer implements DataSource {
     });
   }
 
-  /** Fetches [0, .prefetch.landmark) in one read and decodes every chunk that lies inside. */
+  /**
+   * Decodes every chunk below .prefetch.landmark that is neither in memory
+   * nor in the disk cache, fetched in runs of contiguous chunks of at most
+   * 8 MiB each, one run at a time (a landmark far into a big blob must not
+   * become one read of all of it; a remount with a warm cache fetches nothing).
+   */
   async prefetch(): Promise<void> {
     const end = this.toc.index.prefetchEnd;
     const t0 = Date.now();
-    // every chunk of the area is "being fetched" from now on: reads of them wait for this instead of fetching again
-    const area = this.blob.read(0, end);
-    area.catch(() => {}); // awaited below through the chunks; unused when every chunk is cached
-    const all: Promise<Buffer>[] = [];
+    const todo: { path: string; node: TocNode; c: Chunk }[] = [];
     for (const { path, node } of this.toc.index.files) {
       for (const c of node.chunks ?? []) {
-        if (c.zeros || c.end > end) continue;
-        const slice = area.then((a) => a.subarray(c.offset, c.end));
-        slice.catch(() => {});
-        all.push(this.chunkData(path, node, c, slice));
+        if (c.zeros || c.end > end || this.cache.has(this.key(c)) || this.disk?.has(digestOf(node, c))) continue;
+        todo.push({ path, node, c });
       }
     }
-    const n = all.length;
-    await Promise.all(all);
-    this.log(`${this.blob.name}: prefetched ${n} chunk(s), ${end} bytes, in ${Date.now() - t0} ms`);
+    todo.sort((a, b) => a.c.offset - b.c.offset);
+    let bytes = 0;
+    for (let i = 0; i < todo.length && !this.closed;) {
+      const start = todo[i].c.offset;
+      let j = i + 1;
+      while (j < todo.length && todo[j].c.offset <= todo[j - 1].c.end && todo[j].c.end - start <= PREFETCH_RUN) j++;
+      const runEnd = Math.max(...todo.slice(i, j).map((t) => t.c.end));
+      const area = this.blob.read(start, runEnd - start);
+      area.catch(() => {}); // awaited through the chunks
+      bytes += runEnd - start;
+      await Promise.all(todo.slice(i, j).map((t) => this.chunkData(t.path, t.node, t.c, area.then((a) => a.subarray(t.c.offset - start, t.c.end - start)))));
+      i = j;
+    }
+    this.log(`${this.blob.name}: prefetched ${todo.length} chunk(s), ${bytes} bytes, in ${Date.now() - t0} ms`);
   }
 
   /**

@@ -7,7 +7,6 @@
  * TSFUSE_REGISTRY_AUTH=user:password, else the `auths` entry for the host in
  * $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,8 @@ import { sha256 } from './digest.js';
 import { HttpBlob, HttpClient, type Credentials, type HttpOptions } from './http.js';
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
+/** plain HTTP without asking: a registry on this machine */
+const isLocalHost = (host: string) => /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(host);
 
 export const TOC_ANNOTATIONS = ['containerd.io/snapshot/stargz/toc.digest', 'io.github.containers.zstd-chunked.manifest-checksum', 'io.containers.zstd-chunked.manifest-checksum'];
 
@@ -65,7 +66,7 @@ export interface ResolvedLayer { blob: HttpBlob; tocDigest?: string; layer: numb
 /** Resolves a reference to one layer's blob (opened) and its TOC digest annotation. */
 export async function openRegistryLayer(ref: string, params: URLSearchParams, opts: HttpOptions): Promise<ResolvedLayer> {
   const r = parseReference(ref);
-  const local = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(r.host);
+  const local = isLocalHost(r.host);
   const scheme = local || params.get('insecure') === '1' ? 'http' : 'https';
   const base = new URL(`${scheme}://${r.host}/v2/${r.repo}/`);
   const client = new HttpClient(base, { ...opts, credentials: opts.credentials ?? credentialsFor(r.host) });
@@ -103,7 +104,7 @@ export async function openRegistryLayer(ref: string, params: URLSearchParams, op
 }
 
 async function upload(base: string, repo: string, headers: Record<string, string>, data: Buffer): Promise<string> {
-  const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  const digest = sha256(data);
   const start = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers });
   if (start.status !== 202) throw new BlobError(`${base}: starting a blob upload: HTTP ${start.status}${start.status === 401 ? ' (credentials: TSFUSE_REGISTRY_AUTH or a docker config.json)' : ''}`);
   const loc = new URL(start.headers.get('location') ?? '', base);
@@ -121,7 +122,7 @@ async function upload(base: string, repo: string, headers: Record<string, string
 export async function pushLayer(ref: string, blob: Buffer, tocDigest: string, opts: { insecure?: boolean; credentials?: Credentials } = {}): Promise<{ layer: string; manifest: string }> {
   const r = parseReference(ref);
   if (!r.tag || r.digest) throw new BlobError(`${ref}: push needs a tag (docker://HOST/REPO:TAG)`);
-  const local = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(r.host);
+  const local = isLocalHost(r.host);
   const base = `${local || opts.insecure ? 'http' : 'https'}://${r.host}`;
   const creds = opts.credentials ?? credentialsFor(r.host);
   const headers: Record<string, string> = creds ? { authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` } : {};
@@ -134,5 +135,5 @@ export async function pushLayer(ref: string, blob: Buffer, tocDigest: string, op
   });
   const put = await fetch(`${base}/v2/${r.repo}/manifests/${r.tag}`, { method: 'PUT', body: m, headers: { ...headers, 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
   if (put.status !== 201) throw new BlobError(`${ref}: manifest push: HTTP ${put.status}`);
-  return { layer, manifest: `sha256:${createHash('sha256').update(m).digest('hex')}` };
+  return { layer, manifest: sha256(Buffer.from(m)) };
 }

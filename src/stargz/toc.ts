@@ -9,7 +9,8 @@
  * use, unknown keys, `chunkSize` 0 on a last chunk, empty files without an
  * offset, duplicate names (the last wins).
  */
-import { cleanEntryName, EntryTree, makedev } from '../layers/entry-tree.js';
+import { encodeDev } from '../fuse/attr.js';
+import { cleanEntryName, EntryTree } from '../layers/entry-tree.js';
 import { FormatError, NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, type TocEntryJson, type TocJson } from './format.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -199,7 +200,7 @@ export class TocIndex {
     const size = type === 'reg' ? int(e, 'size', opts.maxFileSize ?? MAX_SAFE) : type === 'dir' ? 4096 : 0;
     const node: TocNode = {
       type, perm: 0, uid: 0, gid: 0, size, mtimeNs: 0n, ino: this.nextIno++, nlink: type === 'dir' ? 2 : 1,
-      rdev: type === 'char' || type === 'block' ? makedev(int(e, 'devMajor', 0xfff), int(e, 'devMinor', 0xfffff)) : 0,
+      rdev: type === 'char' || type === 'block' ? encodeDev(int(e, 'devMajor', 0xfff), int(e, 'devMinor', 0xfffff)) : 0,
       ...this.meta(e),
     };
     if (type === 'symlink') {

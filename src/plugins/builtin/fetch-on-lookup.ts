@@ -72,7 +72,7 @@ class Fetcher {
     const first = st.nlink > 1 && (st.mode & S_IFMT) === S_IFREG ? this.linked.get(key) : undefined;
     if (first !== undefined) fs.linkSync(this.local(first), this.local(path));
     else this.copyObject(path, st);
-    if (st.nlink > 1 && first === undefined) this.linked.set(key, path);
+    if (st.nlink > 1 && (st.mode & S_IFMT) === S_IFREG && first === undefined) this.linked.set(key, path);
     // adding the entry changed the local directory's times: give it the source's back
     const slash = path.lastIndexOf('/');
     const parent = slash < 0 ? '' : path.slice(0, slash);
@@ -113,8 +113,8 @@ const plugin: Plugin = {
   version: 1,
   name: 'fetch-on-lookup',
   load(data: string, path: string, ctx: PluginContext): DataSource {
-    const source = new DirectoryLayer(decodePathData(data));
     if (!isAbsolute(path)) throw new Error(`PATH ${JSON.stringify(path)}: the work directory must be an absolute path`);
+    const source = new DirectoryLayer(decodePathData(data));
     const root = join(path, 'root'), tmp = join(path, 'tmp');
     fs.mkdirSync(root, { recursive: true });
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -140,6 +140,11 @@ class FetchedTree extends DirectoryLayer {
     const st = super.stat(path);
     if (st && (st.mode & S_IFMT) === S_IFDIR) st.nlink = this.source.stat(path)?.nlink ?? st.nlink;
     return st;
+  }
+
+  override close(): void {
+    super.close();
+    this.source.close();
   }
 }
 export default plugin;

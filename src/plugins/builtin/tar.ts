@@ -14,7 +14,8 @@
  */
 import * as fs from 'node:fs';
 import type * as tar from 'tar-stream';
-import { cleanEntryName, EntryTree, makedev } from '../../layers/entry-tree.js';
+import { encodeDev } from '../../fuse/attr.js';
+import { EntryTree, entryNameOrThrow } from '../../layers/entry-tree.js';
 import { eachTarEntry, openTarFile, type TarHeader } from '../../layers/tarfile.js';
 import { FuseError } from '../../fuse/errors.js';
 import type { LayerDirent } from '../../layers/types.js';
@@ -38,13 +39,6 @@ interface TarNode extends DataSourceStat {
   link?: Buffer;
   xattrs?: Map<string, Buffer>;
   children?: Map<string, TarNode>;
-}
-
-/** 'a/./b/' → 'a/b'; throws on '..' (an archive must not reach outside its layer). */
-function normalizeName(name: string): string {
-  const clean = cleanEntryName(name);
-  if (clean === null) throw new Error(`entry ${JSON.stringify(name)} leaves the layer (..)`);
-  return clean;
 }
 
 const dirNode = (ino: number): TarNode => ({ mode: S_IFDIR | 0o755, size: DIR_SIZE, ino, nlink: 2, offset: 0, children: new Map() });
@@ -78,7 +72,7 @@ export class TarSource implements DataSource {
   }
 
   private add(h: TarHeader): void {
-    const path = normalizeName(h.name);
+    const path = entryNameOrThrow(h.name);
     const size = h.size ?? 0;
     let fmt: number;
     switch (h.type) {
@@ -88,7 +82,7 @@ export class TarSource implements DataSource {
       case 'character-device': fmt = S_IFCHR; break;
       case 'block-device': fmt = S_IFBLK; break;
       case 'fifo': fmt = S_IFIFO; break;
-      case 'link': return this.addHardLink(path, normalizeName(h.linkname ?? ''));
+      case 'link': return this.addHardLink(path, entryNameOrThrow(h.linkname ?? ''));
       default:
         this.log(`skipping ${h.name}: tar entry type ${h.type} is not supported`);
         return;
@@ -106,7 +100,7 @@ export class TarSource implements DataSource {
     this.tree.put(path, {
       mode: fmt | ((h.mode ?? 0o644) & 0o7777), size: fmt === S_IFREG ? size : fmt === S_IFLNK ? Buffer.byteLength(h.linkname ?? '') : fmt === S_IFDIR ? DIR_SIZE : 0,
       uid: h.uid ?? 0, gid: h.gid ?? 0, ino: this.nextIno++, nlink: fmt === S_IFDIR ? 2 : 1, mtimeNs: mtimeNs(h),
-      rdev: fmt === S_IFCHR || fmt === S_IFBLK ? makedev(h.devmajor ?? 0, h.devminor ?? 0) : 0,
+      rdev: fmt === S_IFCHR || fmt === S_IFBLK ? encodeDev(h.devmajor ?? 0, h.devminor ?? 0) : 0,
       offset: h.byteOffset ?? 0,
       ...(fmt === S_IFLNK ? { link: Buffer.from(h.linkname ?? '') } : {}),
       ...(fmt === S_IFDIR ? { children: new Map() } : {}),
@@ -162,7 +156,8 @@ export class TarSource implements DataSource {
 
   read(path: string, offset: number, length: number): Promise<Buffer> {
     const n = this.node(path);
-    if ((n.mode & 0o170000) !== S_IFREG) throw new FuseError('EISDIR');
+    const fmt = n.mode & 0o170000;
+    if (fmt !== S_IFREG) throw new FuseError(fmt === S_IFDIR ? 'EISDIR' : 'EINVAL');
     const len = Math.max(0, Math.min(length, n.size - offset));
     const buf = Buffer.allocUnsafe(len);
     if (len === 0) return Promise.resolve(buf);
