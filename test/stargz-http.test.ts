@@ -288,6 +288,32 @@ describe('the chunk cache and background fetch', () => {
     expect(size).toBeLessThanOrEqual(400_000);
   });
 
+  it('the layers of one mount share one cache and its cap; temp files of writers that died are swept', async () => {
+    const d = layout();
+    const cache = join(d.base, 'cache');
+    // a second blob with other paths, so both layers' files show in the merge
+    const src2 = join(d.base, 'src2');
+    sh(`mkdir -p ${src2}/z && for i in 1 2 3; do head -c 300000 /dev/urandom > ${src2}/z/g$i; done`);
+    const toc2 = build(src2, join(blobs, 'm.esgz'), ['--chunk-size', '65536']).tocDigest;
+    // a temp file of a process that is gone (a write cut short), and one of a live process (a write going on)
+    fs.mkdirSync(join(cache, 'tmp'), { recursive: true });
+    const dead = spawnSync('true').pid;
+    fs.writeFileSync(join(cache, 'tmp', `${dead}-0`), 'half a chunk');
+    fs.writeFileSync(join(cache, 'tmp', `${process.pid}-7`), 'being written');
+    const cap = 3_000_000;
+    const el = (blob: string, t: string) => layerOf(`${base}/blobs/${blob}?toc=${t}&prefetch=0&cache=${cache}&cache_max=${cap}`);
+    const o = ovl(`plugins=stargz,lowerdir=${el('l.esgz', toc)}:${el('m.esgz', toc2)}`, d.m);
+    sh(`cd ${d.m} && find . -type f -exec cat {} + > /dev/null`);
+    expect(sha(join(d.m, 'z/g2'))).toBe(sha(join(src2, 'z/g2')));
+    o.unmount();
+    expect(fs.existsSync(join(cache, 'tmp', `${dead}-0`))).toBe(false);
+    expect(fs.existsSync(join(cache, 'tmp', `${process.pid}-7`))).toBe(true);
+    // 2.9 MB of l.esgz's chunks and 0.9 MB of m.esgz's went through one cache of 3 MB
+    const size = Number(sh(`find ${cache} -type f -path '*/[0-9a-f][0-9a-f]/*' -printf '%s\n' | awk '{s+=$1} END {print s+0}'`));
+    expect(size).toBeGreaterThan(1_000_000);
+    expect(size).toBeLessThanOrEqual(cap);
+  });
+
   it('bgfetch=1 fetches the whole blob into the cache while idle; afterwards reads need no network', async () => {
     const d = layout();
     const cache = join(d.base, 'cache');

@@ -6,25 +6,53 @@
  * against the digest again when read back (a damaged file is dropped, not
  * served), and kept under a size cap by evicting the least recently used.
  * Chunks without a digest are not cached here (only in memory).
+ *
+ * One process opens a directory once (`ChunkCache.at`): the layers of one
+ * mount that name the same cache share its index and its cap. Temp files
+ * left by a process that died mid-write are removed when a cache is opened.
  */
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { sha256 } from './digest.js';
 
 export const DEFAULT_CACHE_BYTES = 2 * 2 ** 30;
 
 interface Entry { size: number; used: number }
 
+/** true while process `pid` exists (EPERM: it does, and is not ours) */
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
 export class ChunkCache {
+  private static readonly opened = new Map<string, ChunkCache>();
   private readonly index = new Map<string, Entry>();
   private bytes = 0;
   private counter = 0;
   hits = 0;
   stored = 0;
 
+  /**
+   * The cache in DIR for this process: opened once, then shared. A second
+   * caller with another cap gets the smaller of the two (a cap is a promise
+   * about disk use).
+   */
+  static at(dir: string, capBytes = DEFAULT_CACHE_BYTES, log: (l: string) => void = () => {}): ChunkCache {
+    const key = resolve(dir);
+    const had = ChunkCache.opened.get(key);
+    if (had) {
+      if (capBytes < had.capBytes) { had.capBytes = capBytes; had.evict(); }
+      return had;
+    }
+    const c = new ChunkCache(key, capBytes, log);
+    ChunkCache.opened.set(key, c);
+    return c;
+  }
+
   /** Opens (creating) DIR and learns what it holds. */
-  constructor(readonly dir: string, readonly capBytes = DEFAULT_CACHE_BYTES, private readonly log: (l: string) => void = () => {}) {
+  constructor(readonly dir: string, public capBytes = DEFAULT_CACHE_BYTES, private readonly log: (l: string) => void = () => {}) {
     fs.mkdirSync(join(dir, 'tmp'), { recursive: true, mode: 0o700 });
+    this.sweepTemp();
     for (const sub of fs.readdirSync(dir)) {
       if (!/^[0-9a-f]{2}$/.test(sub)) continue;
       for (const name of fs.readdirSync(join(dir, sub))) {
@@ -38,6 +66,16 @@ export class ChunkCache {
     this.evict();
   }
 
+  /** Removes temp files (named PID-N) of processes that are gone: a write they never finished. */
+  private sweepTemp(): void {
+    const tmp = join(this.dir, 'tmp');
+    for (const name of fs.readdirSync(tmp)) {
+      const pid = Number(/^(\d+)-\d+$/.exec(name)?.[1]);
+      if (pid && pid !== process.pid && alive(pid)) continue;
+      fs.rmSync(join(tmp, name), { force: true });
+    }
+  }
+
   private path(hex: string): string {
     return join(this.dir, hex.slice(0, 2), hex);
   }
@@ -47,12 +85,12 @@ export class ChunkCache {
     return m?.[1];
   }
 
-  /** The chunk with this digest, if cached and intact. */
-  get(digest: string | undefined): Buffer | undefined {
+  /** The chunk with this digest, if cached and intact (read off the event loop's thread). */
+  async get(digest: string | undefined): Promise<Buffer | undefined> {
     const hex = ChunkCache.hex(digest);
-    if (!hex) return undefined;
+    if (!hex || !this.has(digest)) return undefined;
     let b: Buffer;
-    try { b = fs.readFileSync(this.path(hex)); } catch { this.forget(hex); return undefined; }
+    try { b = await fs.promises.readFile(this.path(hex)); } catch { this.forget(hex); return undefined; }
     if (sha256(b) !== digest) {
       this.log(`chunk cache: ${hex} is damaged; dropped`);
       fs.rmSync(this.path(hex), { force: true });
@@ -65,6 +103,7 @@ export class ChunkCache {
     return b;
   }
 
+  /** In the index, or put there by another process since this one opened the cache. */
   has(digest: string | undefined): boolean {
     const hex = ChunkCache.hex(digest);
     return !!hex && (this.index.has(hex) || fs.existsSync(this.path(hex)));

@@ -103,6 +103,8 @@ export class StargzLayer implements DataSource {
   /** chunks served (decoded and verified) and how many came from the cache */
   stats = { chunks: 0, cacheHits: 0, verified: 0 };
   prefetched: Promise<void> = Promise.resolve();
+  /** the background fetch (bgfetch=1), awaited by close() */
+  private background: Promise<unknown> = Promise.resolve();
 
   private readonly disk: ChunkCache | undefined;
   /** when the last on-demand read came in (background fetching waits for quiet) */
@@ -132,7 +134,7 @@ export class StargzLayer implements DataSource {
     }
     const layer = new StargzLayer(blob, toc, !!opts.tocDigest, opts);
     if (opts.prefetch !== false && toc.index.prefetchEnd > 0) layer.prefetched = layer.prefetch().catch((e) => layer.log(`prefetch failed: ${(e as Error).message}`));
-    if (opts.background) void layer.prefetched.then(() => layer.fetchAll({ whenIdle: true }));
+    if (opts.background) layer.background = layer.prefetched.then(() => layer.fetchAll({ whenIdle: true })).catch((e) => layer.log(`background fetch failed: ${(e as Error).message}`));
     return layer;
   }
 
@@ -182,9 +184,12 @@ export class StargzLayer implements DataSource {
     if (offset >= end) return Buffer.alloc(0);
     const out = Buffer.allocUnsafe(end - offset);
     const chunks = n.chunks ?? [];
-    // the chunks overlapping [offset, end); the missing ones fetched together
+    // the chunks overlapping [offset, end) (sorted by file offset: a binary search for the first); the missing ones fetched together
     let first = 0;
-    while (first < chunks.length && chunks[first].fileOffset + chunks[first].size <= offset) first++;
+    for (let hi = chunks.length; first < hi;) {
+      const mid = (first + hi) >>> 1;
+      if (chunks[mid].fileOffset + chunks[mid].size <= offset) first = mid + 1; else hi = mid;
+    }
     let last = first;
     while (last < chunks.length && chunks[last].fileOffset < end) last++;
     const wanted = chunks.slice(first, last);
@@ -214,7 +219,7 @@ export class StargzLayer implements DataSource {
     if (going) return going;
     const want = digestOf(n, c);
     const p = (async () => {
-      const kept = this.disk?.get(want);
+      const kept = await this.disk?.get(want);
       if (kept && kept.length === c.size) {
         this.cache.put(k, kept);
         return kept;
@@ -319,12 +324,13 @@ export class StargzLayer implements DataSource {
     this.progress.total = todo.reduce((n, t) => n + t.c.end - t.c.offset, 0);
     let reported = 0, failures = 0;
     for (let i = 0; i < todo.length && !this.closed;) {
-      if (opts.whenIdle && Date.now() - this.lastRead < 1000) { await new Promise((r) => setTimeout(r, 250)); continue; }
+      if (opts.whenIdle && Date.now() - this.lastRead < 1000) { await this.pause(250); continue; }
       // the next run of missing chunks, up to 4 MiB compressed
       const group: typeof todo = [];
       while (i < todo.length) {
         const t = todo[i];
-        if (this.disk.has(digestOfTask(t)) || !digestOfTask(t)) { this.progress.done += t.c.end - t.c.offset; i++; continue; }
+        // in the cache already, or being fetched by a read right now (which stores it there)
+        if (!digestOfTask(t) || this.disk.has(digestOfTask(t)) || this.inflight.has(this.key(t.c))) { this.progress.done += t.c.end - t.c.offset; i++; continue; }
         if (group.length && (t.c.offset !== group[group.length - 1].c.end || t.c.end - group[0].c.offset > 4 << 20)) break;
         group.push(t);
         i++;
@@ -343,8 +349,9 @@ export class StargzLayer implements DataSource {
           break;
         } catch (e) {
           this.log(`background fetch: ${(e as Error).message}`);
+          if (this.closed) return false;
           if (++failures >= 5) { this.log('background fetch: stopped after 5 failures in a row'); return false; }
-          await new Promise((r) => setTimeout(r, 1000 * failures));
+          await this.pause(1000 * failures);
           if (this.closed) return false;
         }
       }
@@ -358,10 +365,31 @@ export class StargzLayer implements DataSource {
     return true;
   }
 
-  close(): Promise<void> | void {
+  /** Waits `ms`, or less when the layer is closed meanwhile. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((r) => {
+      const t = setTimeout(() => { this.wake = undefined; r(); }, ms);
+      this.wake = () => { clearTimeout(t); r(); };
+    });
+  }
+
+  private wake: (() => void) | undefined;
+
+  /** Ends background work (the fetch loop stops at its next step), then closes the blob. */
+  async close(): Promise<void> {
     this.closed = true;
+    this.wake?.();
+    // a request of the background fetch or the prefetch in flight ends first, so the blob is not closed under
+    // it; a network that hangs is given 5 s (its own deadline is longer), not the whole of an unmount
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      Promise.all([this.background, this.prefetched]).then(() => true),
+      new Promise<boolean>((r) => { timer = setTimeout(() => r(false), 5000); }),
+    ]);
+    clearTimeout(timer);
+    if (!ended) this.log(`${this.blob.name}: closing with a background request still in flight`);
     const pct = this.blob.size ? ((100 * this.blob.fetched) / this.blob.size).toFixed(1) : '0';
     this.log(`${this.blob.name}: fetched ${this.blob.fetched} of ${this.blob.size} bytes (${pct} %), ${this.stats.verified} chunks verified`);
-    return this.blob.close();
+    await this.blob.close();
   }
 }

@@ -73,7 +73,7 @@ export function cacheFor(params: URLSearchParams, path: string, log: (l: string)
   const max = params.get('cache_max');
   const cap = max === null ? undefined : Number(max);
   if (cap !== undefined && !(Number.isSafeInteger(cap) && cap > 0)) throw new Error(`cache_max=${max}: expected a positive number of bytes`);
-  return new ChunkCache(dir, cap, log);
+  return ChunkCache.at(dir, cap, log);
 }
 
 const plugin: Plugin = {
