@@ -77,7 +77,7 @@ async function main(): Promise<void> {
     fs.writeFileSync(meta, JSON.stringify(build));
   }
   const regDir = fs.mkdtempSync(join(DIR, 'registry-'));
-  const reg = await startRegistry(regDir, false);
+  const reg = await startRegistry(regDir, 'none');
   try {
     const layer = await pushLayer(reg, 'bench/rootfs', 'v1', BLOB, build.tocDigest);
     const ref = `docker://${reg.host}/bench/rootfs:v1`;
@@ -148,7 +148,7 @@ async function main(): Promise<void> {
     fs.mkdirSync(join(BENCH, 'results'), { recursive: true });
     fs.writeFileSync(join(BENCH, 'results/stargz-latest.json'), JSON.stringify({ when: new Date().toISOString(), lazyMs: lazy, fullMs: full, fullTmpfsMs: fullShm, fetchedShare: fetched, gzMBs, zstMBs, blob: build, rootBytes }, null, 1) + '\n');
   } finally {
-    reg.proc.kill('SIGTERM');
+    for (const p of reg.procs) p.kill('SIGTERM');
     fs.rmSync(regDir, { recursive: true, force: true });
   }
 }

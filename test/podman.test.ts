@@ -335,7 +335,7 @@ describe.skipIf(!ENABLED)(`podman with overlay mount_program=${MOUNT_PROGRAM}`, 
   });
 
   it('podman push --compression-format zstd:chunked to a local registry: the layer mounts lazily with the stargz plugin, verified', async () => {
-    const reg = await startRegistry(tempDir('tsfuse-podman-registry-'), false);
+    const reg = await startRegistry(tempDir('tsfuse-podman-registry-'), 'none');
     const mnt = tempDir('tsfuse-podman-zc-');
     try {
       podman(['push', '--quiet', '--tls-verify=false', '--compression-format', 'zstd:chunked', BASE, `docker://${reg.host}/tsfuse/bb:zc`], { isolated: true });
@@ -355,7 +355,7 @@ describe.skipIf(!ENABLED)(`podman with overlay mount_program=${MOUNT_PROGRAM}`, 
         o.unmount();
       }
     } finally {
-      reg.proc.kill('SIGTERM');
+      for (const p of reg.procs) p.kill('SIGTERM');
     }
   });
 

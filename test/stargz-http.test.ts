@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMounted, pidAlive, ROOT, sh, shr, tempDir, waitFor } from './helpers.js';
 import { ovl, ovlFails } from './ovl-mount.js';
-import { pushLayer, startRegistry } from './registry.js';
+import { pushLayer, startRegistry, type RegistryAuth } from './registry.js';
 
 const TSFUSE = join(ROOT, 'bin/tsfuse');
 const work = tempDir('tsfuse-sgz-http-');
@@ -342,14 +342,14 @@ describe('the chunk cache and background fetch', () => {
 });
 
 describe('a real registry (docker-registry) on 127.0.0.1', () => {
-  const start = async (auth: boolean) => {
+  const start = async (auth: RegistryAuth) => {
     const reg = await startRegistry(tempDir('tsfuse-registry-'), auth);
-    children.push(reg.proc);
+    children.push(...reg.procs);
     return reg;
   };
 
   it('anonymous: docker://127.0.0.1:PORT/repo:tag mounts lazily and verified', async () => {
-    const reg = await start(false);
+    const reg = await start('none');
     await pushLayer(reg, 'tsfuse/lazy', 'v1', join(blobs, 'l.esgz'), toc);
     const d = layout();
     const o = ovl(`plugins=stargz,lowerdir=${layerOf(`docker://${reg.host}/tsfuse/lazy:v1`)}`, d.m, { TSFUSE_DAEMON_LOG: d.log });
@@ -359,7 +359,7 @@ describe('a real registry (docker-registry) on 127.0.0.1', () => {
   });
 
   it('with htpasswd auth: credentials from TSFUSE_REGISTRY_AUTH or a docker config.json; none is a one-line 401', async () => {
-    const reg = await start(true);
+    const reg = await start('basic');
     await pushLayer(reg, 'tsfuse/private', 'v1', join(blobs, 'l.esgz'), toc);
     const d = layout();
     const ref = `docker://${reg.host}/tsfuse/private:v1`;
@@ -375,6 +375,36 @@ describe('a real registry (docker-registry) on 127.0.0.1', () => {
     o = ovl(`plugins=stargz,lowerdir=${layerOf(ref)}`, d.m, { DOCKER_CONFIG: cfg });
     expect(fs.readFileSync(join(d.m, 'c/hello'), 'utf8')).toBe('hello\n');
     o.unmount();
+  });
+
+  it('with token auth: tsfuse stargz push and a mount both get Bearer tokens from the registry\'s token service', async () => {
+    const reg = await start('token');
+    const ref = `docker://${reg.host}/tsfuse/tokens:v1`;
+    const push = (env: NodeJS.ProcessEnv) => spawnSync(process.execPath, [TSFUSE, 'stargz', 'push', join(blobs, 'l.esgz'), ref],
+      { encoding: 'utf8', env: { ...process.env, HOME: work, ...env } });
+    // no credentials: the token service says no, in one line
+    const refused = push({});
+    expect(refused.status).toBe(1);
+    expect(refused.stderr.trim().split('\n')).toEqual([expect.stringMatching(/token from http:\/\/127\.0\.0\.1:\d+\/token: HTTP 401/)]);
+    const pushed = push({ TSFUSE_REGISTRY_AUTH: 'tsfuse:s3cret' });
+    expect(pushed.stderr).toBe('');
+    expect(pushed.stdout).toMatch(new RegExp(`TOC digest ${toc}`));
+    // the registry took the blob: it hashes to the digest push printed
+    const layer = /layer\s+(sha256:[0-9a-f]{64})/.exec(pushed.stdout)![1];
+    expect(layer).toBe(`sha256:${sha(join(blobs, 'l.esgz'))}`);
+    // a second push of the same blob sends no blob again, only the manifest
+    const again = push({ TSFUSE_REGISTRY_AUTH: 'tsfuse:s3cret' });
+    expect(again.stdout).toMatch(/sent 0 bytes/);
+    const tokenLog = () => fs.readFileSync(reg.tokens!.log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { scopes: string[]; status: number; user: string | null });
+    expect(tokenLog().some((t) => t.status === 200 && t.scopes.includes('repository:tsfuse/tokens:pull,push'))).toBe(true);
+    // the mount: lazily and verified, with a pull token
+    const d = layout();
+    const before = tokenLog().length;
+    const o = ovl(`plugins=stargz,lowerdir=${layerOf(ref)}`, d.m, { TSFUSE_REGISTRY_AUTH: 'tsfuse:s3cret', TSFUSE_DAEMON_LOG: d.log });
+    sameAsSource(d.m);
+    o.unmount();
+    expect(fs.readFileSync(d.log, 'utf8')).toMatch(/got a Bearer token from http:\/\/127\.0\.0\.1/);
+    expect(tokenLog().slice(before).some((t) => t.status === 200 && t.user === 'tsfuse' && t.scopes.includes('repository:tsfuse/tokens:pull'))).toBe(true);
   });
 });
 

@@ -120,8 +120,8 @@ export function stargzCommands(p: Command): void {
         const { layer } = await openBlob(blob);
         const tocDigest = layer.toc.tocDigest;
         await layer.close();
-        const r = await pushLayer(ref, fs.readFileSync(resolve(blob)), tocDigest, { insecure: o.insecure });
-        process.stdout.write(`pushed ${ref}\nlayer      ${r.layer}\nmanifest   ${r.manifest}\nTOC digest ${tocDigest}\n`);
+        const r = await pushLayer(ref, resolve(blob), tocDigest, { insecure: o.insecure });
+        process.stdout.write(`pushed ${ref}\nlayer      ${r.layer}\nmanifest   ${r.manifest}\nTOC digest ${tocDigest}\nsent ${r.sent} bytes (blobs the registry had are not sent)\n`);
       } catch (e) { fail(e); }
     });
   s.command('verify')

@@ -32,7 +32,20 @@ export interface HttpOptions {
   headers?: Record<string, string>;
 }
 
-interface Answer {
+/** A request body: its length and how to read it (once per attempt). */
+export interface RequestBody { length: number; open: () => Buffer | NodeJS.ReadableStream }
+
+export interface RequestOptions {
+  /** the most bytes of answer body kept */
+  maxBody?: number;
+  /** where a 200 answer's body goes instead of memory */
+  spill?: Spill;
+  body?: RequestBody;
+  /** this request's time limit, ms (default: the client's requestTimeoutMs) */
+  timeoutMs?: number;
+}
+
+export interface Answer {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: Buffer;
@@ -92,9 +105,14 @@ export class HttpClient {
     throw new BlobError(msg);
   }
 
-  /** One HTTP exchange (redirects and auth challenges followed); the body is read whole, up to maxBody. */
-  async request(method: string, target: URL, headers: Record<string, string>, maxBody = 0, spill?: Spill): Promise<Answer> {
-    const deadline = Date.now() + (this.opts.requestTimeoutMs ?? 10_000);
+  /**
+   * One HTTP exchange (redirects and auth challenges followed); the answer's
+   * body is read whole, up to maxBody. A request body is sent again for
+   * each hop, so it is given as a way to open it.
+   */
+  async request(method: string, target: URL, headers: Record<string, string>, o: RequestOptions = {}): Promise<Answer> {
+    const { maxBody = 0, spill, body } = o;
+    const deadline = Date.now() + (o.timeoutMs ?? this.opts.requestTimeoutMs ?? 10_000);
     let url = target;
     let authTried = false;
     for (let hop = 0; hop < 6; hop++) {
@@ -106,7 +124,7 @@ export class HttpClient {
         if (this.token) h.authorization = `Bearer ${this.token}`;
         else if (this.opts.credentials && authTried) h.authorization = basic(this.opts.credentials);
       }
-      const a = await exchange(method, url, h, maxBody, deadline, spill);
+      const a = await exchange(method, url, h, maxBody, deadline, spill, body);
       if ([301, 302, 303, 307, 308].includes(a.status) && a.headers.location) {
         url = new URL(a.headers.location, url);
         continue;
@@ -193,7 +211,7 @@ export class HttpBlob implements BlobReader {
       const spill = new Spill(MAX_WHOLE);
       let probe: Answer;
       try {
-        probe = await b.http.request('GET', u, { range: 'bytes=0-0' }, 1 << 20, spill);
+        probe = await b.http.request('GET', u, { range: 'bytes=0-0' }, { maxBody: 1 << 20, spill });
       } catch (e) {
         spill.close();
         throw e;
@@ -230,7 +248,7 @@ export class HttpBlob implements BlobReader {
       const spill = new Spill(this.size);
       let a: Answer;
       try {
-        a = await this.http.request('GET', this.url, { range: `bytes=${ranges.map(([o, l]) => `${o}-${o + l - 1}`).join(',')}` }, want + 4096 * ranges.length, spill);
+        a = await this.http.request('GET', this.url, { range: `bytes=${ranges.map(([o, l]) => `${o}-${o + l - 1}`).join(',')}` }, { maxBody: want + 4096 * ranges.length, spill });
       } catch (e) {
         spill.close();
         throw e;
@@ -280,7 +298,7 @@ const MAX_WHOLE = 64 * 2 ** 30;
  * Range sends the whole blob): an unlinked temp file, made only when such an
  * answer arrives, never for the 206s of a normal server.
  */
-class Spill {
+export class Spill {
   private fd = -1;
   constructor(readonly max: number) {}
 
@@ -307,12 +325,13 @@ function basic(c: Credentials): string {
 }
 
 /** One request/response, bounded by the deadline and maxBody. Network trouble is Retryable. */
-function exchange(method: string, url: URL, headers: Record<string, string>, maxBody: number, deadline: number, spillTo?: Spill): Promise<Answer> {
+function exchange(method: string, url: URL, headers: Record<string, string>, maxBody: number, deadline: number, spillTo?: Spill, body?: RequestBody): Promise<Answer> {
   const mod = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const left = deadline - Date.now();
     if (left <= 0) { reject(new Retryable('timed out')); return; }
-    const req = mod.request(url, { method, headers, agent: url.protocol === 'https:' ? agents.https : agents.http });
+    const h = body ? { ...headers, 'content-length': String(body.length) } : headers;
+    const req = mod.request(url, { method, headers: h, agent: url.protocol === 'https:' ? agents.https : agents.http });
     const timer = setTimeout(() => req.destroy(new Retryable(`no answer within ${left} ms`)), left);
     req.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
@@ -350,6 +369,10 @@ function exchange(method: string, url: URL, headers: Record<string, string>, max
       res.on('error', (e) => { clearTimeout(timer); reject(new Retryable(e.message)); });
       res.on('aborted', () => { clearTimeout(timer); reject(new Retryable('connection dropped mid-answer')); });
     });
-    req.end();
+    const data = body?.open();
+    if (data === undefined || Buffer.isBuffer(data)) { req.end(data); return; }
+    // a server may answer (401, 413) before it has read the whole body: the rest is dropped, not an error
+    data.on('error', (e: Error) => req.destroy(new BlobError(`reading the body to send: ${e.message}`)));
+    data.pipe(req);
   });
 }

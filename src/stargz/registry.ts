@@ -11,8 +11,8 @@ import * as fs from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { BlobError } from './blob.js';
-import { sha256 } from './digest.js';
-import { HttpBlob, HttpClient, type Credentials, type HttpOptions } from './http.js';
+import { sha256, sha256File } from './digest.js';
+import { HttpBlob, HttpClient, type Credentials, type HttpOptions, type RequestBody } from './http.js';
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 /** plain HTTP without asking: a registry on this machine */
@@ -72,7 +72,7 @@ export async function openRegistryLayer(ref: string, params: URLSearchParams, op
   const client = new HttpClient(base, { ...opts, credentials: opts.credentials ?? credentialsFor(r.host) });
   /** A manifest by tag or digest; one asked for by digest must hash to it (a registry cannot swap it). */
   const getJson = (reference: string) => client.withRetries(`${ref}: manifest`, async () => {
-    const a = await client.request('GET', new URL(`manifests/${reference}`, base), { accept: MANIFEST_TYPES.join(', ') }, 16 << 20);
+    const a = await client.request('GET', new URL(`manifests/${reference}`, base), { accept: MANIFEST_TYPES.join(', ') }, { maxBody: 16 << 20 });
     if (a.status === 404) return undefined;
     if (a.status !== 200) client.failFor(a, 'manifest');
     if (reference.startsWith('sha256:') && sha256(a.body) !== reference) throw new BlobError(`${ref}: the manifest for ${reference} hashes to ${sha256(a.body)}`);
@@ -103,37 +103,57 @@ export async function openRegistryLayer(ref: string, params: URLSearchParams, op
   return { blob, ...(tocDigest ? { tocDigest } : {}), layer: n, layers: layers.length };
 }
 
-async function upload(base: string, repo: string, headers: Record<string, string>, data: Buffer): Promise<string> {
-  const digest = sha256(data);
-  const start = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers });
-  if (start.status !== 202) throw new BlobError(`${base}: starting a blob upload: HTTP ${start.status}${start.status === 401 ? ' (credentials: TSFUSE_REGISTRY_AUTH or a docker config.json)' : ''}`);
-  const loc = new URL(start.headers.get('location') ?? '', base);
-  loc.searchParams.set('digest', digest);
-  const put = await fetch(loc, { method: 'PUT', body: new Uint8Array(data), headers: { ...headers, 'content-type': 'application/octet-stream' } });
-  if (put.status !== 201) throw new BlobError(`${base}: blob upload: HTTP ${put.status}`);
-  return digest;
+/**
+ * One blob into the repository at `base` (monolithic upload: POST, then one
+ * PUT with the digest), unless the registry has it already. Returns whether
+ * it was sent.
+ */
+async function putBlob(client: HttpClient, base: URL, digest: string, body: RequestBody): Promise<boolean> {
+  return client.withRetries(`${base.href}: blob ${digest}`, async () => {
+    const head = await client.request('HEAD', new URL(`blobs/${digest}`, base), {});
+    if (head.status === 200) return false;
+    const start = await client.request('POST', new URL('blobs/uploads/', base), {}, { maxBody: 1 << 16 });
+    if (start.status !== 202) client.failFor(start, 'starting a blob upload');
+    if (!start.headers.location) throw new BlobError(`${base.href}: the registry started an upload without a Location`);
+    const loc = new URL(start.headers.location, base);
+    loc.searchParams.set('digest', digest);
+    // an upload gets 10 s plus a second per MiB (the client's default suits reads of a few MiB)
+    const put = await client.request('PUT', loc, { 'content-type': 'application/octet-stream' }, { body, maxBody: 1 << 16, timeoutMs: 10_000 + body.length / 1024 });
+    if (put.status !== 201) client.failFor(put, 'blob upload');
+    return true;
+  });
 }
 
 /**
- * Pushes a one-layer image: the blob as its layer (with the TOC digest
- * annotation, so mounts verify it) and a minimal config. Registries with
- * no auth or Basic auth (credentials as for pulling). Returns the layer digest.
+ * Pushes a one-layer image: the blob file as its layer (streamed from disk,
+ * with the TOC digest annotation, so mounts verify it) and a minimal config.
+ * Blobs the registry has are not sent again. Auth as for pulling: a Bearer
+ * token from the registry's challenge, or Basic, with the credentials of
+ * credentialsFor(). Returns the layer and manifest digests.
  */
-export async function pushLayer(ref: string, blob: Buffer, tocDigest: string, opts: { insecure?: boolean; credentials?: Credentials } = {}): Promise<{ layer: string; manifest: string }> {
+export async function pushLayer(ref: string, blobFile: string, tocDigest: string, opts: { insecure?: boolean; credentials?: Credentials; log?: (l: string) => void } = {}): Promise<{ layer: string; manifest: string; sent: number }> {
   const r = parseReference(ref);
   if (!r.tag || r.digest) throw new BlobError(`${ref}: push needs a tag (docker://HOST/REPO:TAG)`);
-  const local = isLocalHost(r.host);
-  const base = `${local || opts.insecure ? 'http' : 'https'}://${r.host}`;
-  const creds = opts.credentials ?? credentialsFor(r.host);
-  const headers: Record<string, string> = creds ? { authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` } : {};
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-  const layer = await upload(base, r.repo, headers, blob);
-  const m = JSON.stringify({
-    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: await upload(base, r.repo, headers, config), size: config.length },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer, size: blob.length, annotations: { [TOC_ANNOTATIONS[0]]: tocDigest } }],
+  const scheme = isLocalHost(r.host) || opts.insecure ? 'http' : 'https';
+  const base = new URL(`${scheme}://${r.host}/v2/${r.repo}/`);
+  const size = fs.statSync(blobFile).size;
+  const client = new HttpClient(base, {
+    credentials: opts.credentials ?? credentialsFor(r.host), log: opts.log, deadlineMs: 30_000 + size / 1024,
   });
-  const put = await fetch(`${base}/v2/${r.repo}/manifests/${r.tag}`, { method: 'PUT', body: m, headers: { ...headers, 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
-  if (put.status !== 201) throw new BlobError(`${ref}: manifest push: HTTP ${put.status}`);
-  return { layer, manifest: sha256(Buffer.from(m)) };
+  const layer = await sha256File(blobFile);
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+  const configDigest = sha256(config);
+  let sent = 0;
+  if (await putBlob(client, base, layer, { length: size, open: () => fs.createReadStream(blobFile) })) sent += size;
+  if (await putBlob(client, base, configDigest, { length: config.length, open: () => config })) sent += config.length;
+  const m = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer, size, annotations: { [TOC_ANNOTATIONS[0]]: tocDigest } }],
+  }));
+  await client.withRetries(`${ref}: manifest push`, async () => {
+    const put = await client.request('PUT', new URL(`manifests/${r.tag}`, base), { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, { body: { length: m.length, open: () => m }, maxBody: 1 << 16 });
+    if (put.status !== 201) client.failFor(put, 'manifest push');
+  });
+  return { layer, manifest: sha256(m), sent };
 }
