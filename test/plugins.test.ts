@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isMounted, pidAlive, ROOT, sh, shr, tempDir } from './helpers.js';
+import { isMounted, pidAlive, ROOT, sh, shr, tempDir, waitFor } from './helpers.js';
 import { daemonPid, ovl, ovlFails } from './ovl-mount.js';
 
 const FIX = join(ROOT, 'test/fixtures');
@@ -324,6 +324,39 @@ describe('bad plugins', () => {
     expect(cat('hang').stderr).toContain('Input/output error');
     o2.unmount();
     expect(fs.readFileSync(log2, 'utf8')).toMatch(/plugin bad: stat hang did not answer within 1000 ms/);
+  });
+});
+
+describe('a streamed listing that outlives the timeout', () => {
+  it('is stopped (its iterator returns) once the readdir has failed, not read on for nobody', () => {
+    const d = layout();
+    const marks = join(d.base, 'marks');
+    fs.mkdirSync(marks);
+    const plugin = join(d.base, 'slowlist.mjs');
+    fs.writeFileSync(plugin, `import * as fs from 'node:fs';
+export default { version: 1, name: 'slowlist', load(_data, path) {
+  return {
+    stat(p) { return p === '' ? { mode: 0o40755 } : null; },
+    readlink() { return ''; },
+    async *readdir() {
+      let i = 0;
+      try {
+        for (;;) { await new Promise((r) => setTimeout(r, 20)); fs.writeFileSync(path + '/count', String(i)); yield { name: 'e' + i++, type: 8 }; }
+      } finally { fs.writeFileSync(path + '/stopped', String(i)); }
+    },
+  };
+} };
+`);
+    const o = ovl(`plugins=${plugin},plugin_timeout=0.5,lowerdir=//slowlist/x${marks}`, d.m);
+    const r = shr(`timeout 10 ls ${d.m}`);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('Input/output error');
+    waitFor(() => fs.existsSync(join(marks, 'stopped')), 3000, 'the listing to stop');
+    const stoppedAt = Number(fs.readFileSync(join(marks, 'stopped'), 'utf8'));
+    sh('sleep 0.3');
+    // nothing was read after it stopped
+    expect(Number(fs.readFileSync(join(marks, 'count'), 'utf8'))).toBeLessThanOrEqual(stoppedAt);
+    o.unmount();
   });
 });
 

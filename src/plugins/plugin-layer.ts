@@ -72,11 +72,17 @@ export class Guard {
   }
 }
 
-/** Collects a streamed listing (bounded: an endless one is an error, not an out-of-memory daemon). */
-async function collect(r: Iterable<LayerDirent> | AsyncIterable<LayerDirent>): Promise<LayerDirent[]> {
+/**
+ * Collects a streamed listing, bounded: an endless one is an error, not an
+ * out-of-memory daemon, and one still going at the deadline (the guard has
+ * answered EIO by then) is stopped at its next entry (the loop's exit
+ * calls the iterator's return()), not read on for nobody.
+ */
+async function collect(r: Iterable<LayerDirent> | AsyncIterable<LayerDirent>, deadline: number): Promise<LayerDirent[]> {
   const out: LayerDirent[] = [];
   for await (const e of r as AsyncIterable<LayerDirent>) {
     if (out.length >= MAX_LISTING) throw new Error(`a listing of more than ${MAX_LISTING} entries`);
+    if (Date.now() > deadline) throw new Error('the listing was still streaming at the timeout');
     out.push(e);
   }
   return out;
@@ -184,9 +190,10 @@ export class PluginLayer implements Layer {
   }
 
   readdir(path: string): LayerDirent[] | Promise<LayerDirent[]> {
+    const deadline = Date.now() + this.guard.timeoutMs;
     return this.guard.run(`readdir ${path}`, () => {
       const r = this.src.readdir(path);
-      const list = (l: LayerDirent[] | Iterable<LayerDirent> | AsyncIterable<LayerDirent>) => (Array.isArray(l) ? l : collect(l));
+      const list = (l: LayerDirent[] | Iterable<LayerDirent> | AsyncIterable<LayerDirent>) => (Array.isArray(l) ? l : collect(l, deadline));
       return isThenable(r) ? Promise.resolve(r).then(list) : list(r);
     }, (l) => checkDirents(l.slice()));
   }

@@ -135,10 +135,20 @@ class FetchedTree extends DirectoryLayer {
     };
   }
 
-  /** A directory's link count depends on subdirectories not fetched yet: the source's. */
+  /** source directories' link counts (the source does not change under a mount) */
+  private readonly dirLinks = new Map<string, number>();
+
+  /** A directory's link count depends on subdirectories not fetched yet: the source's (asked once per directory). */
   override stat(path: string): LayerStat | null {
     const st = super.stat(path);
-    if (st && (st.mode & S_IFMT) === S_IFDIR) st.nlink = this.source.stat(path)?.nlink ?? st.nlink;
+    if (st && (st.mode & S_IFMT) === S_IFDIR) {
+      let n = this.dirLinks.get(path);
+      if (n === undefined) {
+        n = this.source.stat(path)?.nlink ?? st.nlink;
+        this.dirLinks.set(path, n);
+      }
+      st.nlink = n;
+    }
     return st;
   }
 
