@@ -574,7 +574,8 @@ export class OverlayFS implements FileSystem {
       if (srcDir && (await this.lowerHasAny(to, newname))) makeOpaque(upper, join2(from.path, name));
       if (dstDir && (await this.lowerHasAny(from, name))) makeOpaque(upper, join2(to.path, newname));
       upper.rename(srcPath, dstPath, RENAME_EXCHANGE);
-      this.swapPaths(join2(from.path, name), join2(to.path, newname));
+      if (srcDir || dstDir) this.swapPaths(srcPath, dstPath);
+      else [srcNode.path, dstNode.path] = [dstPath, srcPath];
       return;
     }
     if (dst) {
@@ -589,8 +590,10 @@ export class OverlayFS implements FileSystem {
       if (srcDir && (hadWhiteout || (await this.lowerHasAny(to, newname)))) makeOpaque(upper, join2(from.path, name));
     }
     upper.rename(srcPath, dstPath, flags & RENAME_NOREPLACE);
-    this.nodes.repath(join2(from.path, name), join2(to.path, newname));
-    if (srcNode.names?.delete(join2(from.path, name))) srcNode.names.add(join2(to.path, newname));
+    // a directory moves every node below it (a scan of the table); a file moves only its own node
+    if (srcDir) this.nodes.repath(srcPath, dstPath);
+    else srcNode.path = dstPath;
+    if (srcNode.names?.delete(srcPath)) srcNode.names.add(dstPath);
     srcNode.parent = to;
     srcNode.name = newname;
     if (srcNeedsWhiteout) createWhiteout(upper, from.path, name);
