@@ -84,6 +84,40 @@ describe('tsfuse-overlayfs', () => {
     for (const n of ['aufs', 'chardev', 'xattr', '.wh.aufs']) expect(fs.existsSync(join(d.m, n)), n).toBe(false);
   });
 
+  it('honours .wh.NAME files an earlier session left in the upper, before and after the directory was listed, and removes one when NAME is made', () => {
+    // a rootless fuse-overlayfs that could not mknod writes its whiteouts as empty .wh.NAME files
+    const d = layers();
+    for (const dir of ['', 'sub']) {
+      if (dir) { fs.mkdirSync(join(d.l1, dir)); fs.mkdirSync(join(d.u, dir)); }
+      for (const n of ['a', 'b', 'c', 'keep']) fs.writeFileSync(join(d.l1, dir, n), n);
+      for (const n of ['a', 'b', 'c']) fs.writeFileSync(join(d.u, dir, `.wh.${n}`), '');
+    }
+    ovl(rw(d), d.m);
+    // looked up before any listing (the names are learned from the first probe), then listed
+    expect(['a', 'b', 'keep'].map((n) => fs.existsSync(join(d.m, 'sub', n)))).toEqual([false, false, true]);
+    expect(fs.readdirSync(join(d.m, 'sub'))).toEqual(['keep']);
+    expect(fs.readdirSync(d.m).sort()).toEqual(['keep', 'sub']);
+    expect(fs.existsSync(join(d.m, 'c'))).toBe(false);
+    for (const dir of [d.m, join(d.m, 'sub')]) {
+      // making a whited-out name removes its .wh. file; the other whiteouts keep working
+      fs.writeFileSync(join(dir, 'a'), 'new a');
+      sh(`mkdir ${dir}/b`);
+      expect(fs.readFileSync(join(dir, 'a'), 'utf8')).toBe('new a');
+      expect(fs.statSync(join(dir, 'b')).isDirectory()).toBe(true);
+      expect(fs.readdirSync(join(dir, 'b'))).toEqual([]); // a new dir over a whited-out name hides nothing
+      expect(fs.existsSync(join(dir, 'c'))).toBe(false);
+      // removed again: a whiteout again
+      fs.rmSync(join(dir, 'a'));
+      expect(fs.existsSync(join(dir, 'a'))).toBe(false);
+    }
+    for (const dir of [d.u, join(d.u, 'sub')]) {
+      expect(fs.existsSync(join(dir, '.wh.a')), dir).toBe(false);
+      expect(fs.existsSync(join(dir, '.wh.b')), dir).toBe(false);
+      expect(fs.existsSync(join(dir, '.wh.c')), dir).toBe(true);
+      expect(fs.lstatSync(join(dir, 'a')).isCharacterDevice(), dir).toBe(true);
+    }
+  });
+
   it.each(XATTR_PATHS)('writes the on-disk format of fuse-overlayfs: char 0/0 whiteouts, opaque xattr + marker, origin xattr (%s)', (_how, env) => {
     const d = layers();
     fs.writeFileSync(join(d.l1, 'gone'), 'g');

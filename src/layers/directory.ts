@@ -44,6 +44,7 @@ export class DirectoryLayer implements Layer {
   readonly name: string;
   readonly dev: number;
   readonly supportsAcls: boolean;
+  readonly localListing = true;
   protected readonly rootFd: number;
   protected readonly base: string;
   protected readonly native: Shim;

@@ -54,6 +54,8 @@ export interface Layer {
   readonly supportsAcls?: boolean;
   /** a host path for the object when one exists (fast copy-up with FICLONE) */
   hostPath?(path: string): string | undefined;
+  /** readdir is a local listing with no side effects: the overlay may list a directory once instead of probing `.wh.NAME` per lookup */
+  readonly localListing?: boolean;
   close?(): void | Promise<void>;
 }
 

@@ -44,6 +44,8 @@ export class OvlNode {
   fds: Set<number> | undefined = undefined;
   /** directories: per layer index, whether the kernel's xattr whiteouts count there (overlay.opaque = "x") */
   xw: boolean[] | undefined = undefined;
+  /** directories: per layer index, the names `.wh.NAME` files hide there (learned from one listing; local layers only) */
+  aufs: (ReadonlySet<string> | undefined)[] | undefined = undefined;
   /** directories: the default ACL new objects inherit (null: none; undefined: not read yet) */
   aclDefault: Buffer | null | undefined = undefined;
 

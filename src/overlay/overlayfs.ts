@@ -23,8 +23,8 @@ import { isOverrideXattr, Ownership } from './permissions.js';
 import { NodeTable, type OvlNode } from './node.js';
 import type { OverlayOptions } from './options.js';
 import {
-  createWhiteout, hasAufsWhiteout, hasXattrWhiteouts, isOpaque, isPrivateXattr, isWhiteoutStat, join2, makeOpaque, OPAQUE_MARKER,
-  removeWhiteout, WH_PREFIX,
+  aufsNames, createWhiteout, hasAufsWhiteout, hasXattrWhiteouts, isOpaque, isPrivateXattr, isWhiteoutStat, join2, makeOpaque, OPAQUE_MARKER,
+  NO_NAMES, removeWhiteout, WH_PREFIX,
 } from './whiteout.js';
 
 const NS = 1_000_000_000n;
@@ -146,7 +146,7 @@ export class OverlayFS implements FileSystem {
       const st = await this.statIn(li, p);
       // markers only matter for the layers below: the bottom layer of the directory needs no probes
       if (!st) {
-        if (li !== last && (await hasAufsWhiteout(L, dir.path, name))) break;
+        if (li !== last && (await this.aufsWhiteout(dir, li, name))) break;
         continue;
       }
       // lookups honour xattr whiteouts everywhere, listings only in "x" directories: the kernel's two rules
@@ -157,7 +157,7 @@ export class OverlayFS implements FileSystem {
         found.dirLayers.push(li);
         if (li === last) break;
         if (await isOpaque(L, p)) break;
-        if (await hasAufsWhiteout(L, dir.path, name)) break;
+        if (await this.aufsWhiteout(dir, li, name)) break;
         continue;
       }
       if (!found) found = { layer: li, path: p, st, dirLayers: NO_LAYERS };
@@ -197,6 +197,8 @@ export class OverlayFS implements FileSystem {
         // another lower name of a hard link already copied up: it becomes an upper link of the copy
         await this.linkUp(n, parent, name);
       } else {
+        // a directory met at another path forgets what it knew of its old place
+        if (isDir && n.path !== f.path) n.aufs = undefined;
         n.layer = f.layer;
         n.path = f.path;
       }
@@ -225,7 +227,7 @@ export class OverlayFS implements FileSystem {
     const target = join2(dir.path, name);
     if (target === n.path) return;
     await this.upperDir(dir);
-    if (!(await removeWhiteout(upper, dir.path, name)) && (await upper.stat(target))) return;
+    if (!(await this.unwhiteout(dir, name)) && (await upper.stat(target))) return;
     upper.link(n.path, target);
   }
 
@@ -311,17 +313,21 @@ export class OverlayFS implements FileSystem {
     await copyUpObject(this.layers[dir.layer], dir.path, upper, dir.path, st);
     dir.dirLayers = [0, ...dir.dirLayers];
     dir.layer = 0;
+    (dir.aufs ??= [])[0] = NO_NAMES; // made empty just now
   }
 
-  /** Copies a node's object up (parents first); afterwards it lives in the upper. */
-  private async copyUp(n: OvlNode): Promise<void> {
+  /**
+   * Copies a node's object up (parents first); afterwards it lives in the
+   * upper. `known`: the object's own stat, when the caller has just read it.
+   */
+  private async copyUp(n: OvlNode, known?: LayerStat): Promise<void> {
     const upper = this.requireUpper();
     if (n.isDir) return this.upperDir(n);
     if (n.layer === 0) return;
     const parent = n.parent!;
     await this.upperDir(parent);
     const target = join2(parent.path, n.name);
-    const st = await this.rawStat(n);
+    const st = known ?? await this.rawStat(n);
     await copyUpObject(this.layers[n.layer], n.path, upper, target, st);
     n.layer = 0;
     n.path = target;
@@ -417,7 +423,7 @@ export class OverlayFS implements FileSystem {
     const upper = this.requireUpper();
     if (await this.find(dir, name)) throw new FuseError('EEXIST');
     await this.upperDir(dir);
-    const hadWhiteout = await removeWhiteout(upper, dir.path, name);
+    const hadWhiteout = await this.unwhiteout(dir, name);
     const hidLower = hadWhiteout || (dir.dirLayers.length > 1 && (await this.lowerHasAny(dir, name)));
     return { hidLower };
   }
@@ -515,7 +521,7 @@ export class OverlayFS implements FileSystem {
         for (const other of n.names ?? []) if (await upper.stat(other)) { n.path = other; break; }
       }
     }
-    if (needWhiteout) createWhiteout(upper, dir.path, name);
+    if (needWhiteout) this.whiteout(dir, name);
   }
 
   async rmdir(_c: Context, parent: number, name: string): Promise<void> {
@@ -533,8 +539,9 @@ export class OverlayFS implements FileSystem {
       // only whiteouts and markers are left in the upper copy
       upper.removeTree(f.path);
     }
-    if (hasLower) createWhiteout(upper, dir.path, name);
+    if (hasLower) this.whiteout(dir, name);
     child.dirLayers = [];
+    child.aufs = undefined;
     child.gone = true;
   }
 
@@ -563,10 +570,12 @@ export class OverlayFS implements FileSystem {
     }
     if (src.layer === dst?.layer && src.path === dst.path && !(flags & RENAME_EXCHANGE)) return;
     const srcNode = await this.nodeFor(from, name, src);
-    await this.copyUp(srcNode);
+    // found below the upper: a lower layer has the name (and its stat is the object's own unless owners live in xattrs)
+    const srcInLower = src.layer > 0;
+    await this.copyUp(srcNode, srcInLower && !this.own.inXattrs && srcNode.layer === src.layer ? src.st : undefined);
     await this.upperDir(to);
     const srcPath = join2(from.path, name), dstPath = join2(to.path, newname);
-    const srcNeedsWhiteout = !(flags & RENAME_EXCHANGE) && (await this.lowerHas(from, name));
+    const srcNeedsWhiteout = !(flags & RENAME_EXCHANGE) && (srcInLower || (await this.lowerHas(from, name)));
     if (flags & RENAME_EXCHANGE) {
       const dstNode = await this.nodeFor(to, newname, dst!);
       await this.copyUp(dstNode);
@@ -586,7 +595,7 @@ export class OverlayFS implements FileSystem {
       }
       if (srcDir && dstHidesLower) makeOpaque(upper, join2(from.path, name));
     } else {
-      const hadWhiteout = await removeWhiteout(upper, to.path, newname);
+      const hadWhiteout = await this.unwhiteout(to, newname);
       if (srcDir && (hadWhiteout || (await this.lowerHasAny(to, newname)))) makeOpaque(upper, join2(from.path, name));
     }
     upper.rename(srcPath, dstPath, flags & RENAME_NOREPLACE);
@@ -596,7 +605,7 @@ export class OverlayFS implements FileSystem {
     if (srcNode.names?.delete(srcPath)) srcNode.names.add(dstPath);
     srcNode.parent = to;
     srcNode.name = newname;
-    if (srcNeedsWhiteout) createWhiteout(upper, from.path, name);
+    if (srcNeedsWhiteout) this.whiteout(from, name);
   }
 
   private swapPaths(a: string, b: string): void {
@@ -733,6 +742,46 @@ export class OverlayFS implements FileSystem {
     return v;
   }
 
+  /**
+   * Is NAME hidden in DIR's part in layer li by a `.wh.NAME` file? A local
+   * layer's directory is listed once for that and the names kept (the
+   * upper changes only through us, lowers never): a lookup that misses
+   * then costs one stat per layer, not two. Other layers are probed.
+   */
+  private async aufsWhiteout(dir: OvlNode, li: number, name: string): Promise<boolean> {
+    const L = this.layers[li];
+    if (!L.localListing) return hasAufsWhiteout(L, dir.path, name);
+    let names = dir.aufs?.[li];
+    if (!names) {
+      try {
+        names = aufsNames(await L.readdir(dir.path));
+      } catch {
+        return hasAufsWhiteout(L, dir.path, name); // unreadable: probe, and learn nothing
+      }
+      (dir.aufs ??= [])[li] = names;
+    }
+    return names.has(name);
+  }
+
+  /** Creates a whiteout of NAME in DIR's upper part, keeping DIR's `.wh.` names current. */
+  private whiteout(dir: OvlNode, name: string): void {
+    if (createWhiteout(this.upper!, dir.path, name) !== 'aufs') return;
+    const known = dir.aufs?.[0];
+    if (known) dir.aufs![0] = new Set(known).add(name);
+  }
+
+  /** Removes any whiteout of NAME in DIR's upper part (before NAME is made there); true when there was one. */
+  private async unwhiteout(dir: OvlNode, name: string): Promise<boolean> {
+    const known = dir.aufs?.[0];
+    const removed = await removeWhiteout(this.upper!, dir.path, name, known?.has(name));
+    if (known?.has(name)) {
+      const left = new Set(known);
+      left.delete(name);
+      dir.aufs![0] = left.size ? left : NO_NAMES;
+    }
+    return removed;
+  }
+
   /** The merged listing of a directory node (no "." or ".."), upper first, whiteouts applied. */
   async listMerged(dir: OvlNode): Promise<(LayerDirent & { layer: number })[]> {
     const seen = new Set<string>(), hidden = new Set<string>();
@@ -742,7 +791,9 @@ export class OverlayFS implements FileSystem {
       const layerHides: string[] = [];
       // regular files need a look only where the kernel's xattr whiteouts count
       const xw = await this.xattrWhiteouts(dir, li).catch(() => false);
-      for (const e of await L.readdir(dir.path)) {
+      const list = await L.readdir(dir.path);
+      if (L.localListing) (dir.aufs ??= [])[li] = aufsNames(list);
+      for (const e of list) {
         if (e.name === OPAQUE_MARKER) continue;
         if (e.name.startsWith(WH_PREFIX)) { layerHides.push(e.name.slice(WH_PREFIX.length)); continue; }
         if (seen.has(e.name) || hidden.has(e.name)) continue;

@@ -13,7 +13,7 @@ import { S_IFCHR, S_IFMT, S_IFREG } from '../fuse/abi.js';
 import { errnoOf } from '../fuse/errors.js';
 
 const EPERM = 1;
-import type { Layer, LayerStat, UpperLayer } from '../layers/types.js';
+import type { Layer, LayerDirent, LayerStat, UpperLayer } from '../layers/types.js';
 
 export const WH_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
@@ -62,6 +62,18 @@ export async function layerHas(layer: Layer, path: string): Promise<boolean> {
   return layer.exists ? layer.exists(path) : (await layer.stat(path)) !== null;
 }
 
+/** No names (shared: most directories hold no `.wh.` files). */
+export const NO_NAMES: ReadonlySet<string> = new Set();
+
+/** The names a directory listing's `.wh.NAME` files hide (the opaque marker is no whiteout). */
+export function aufsNames(list: readonly LayerDirent[]): ReadonlySet<string> {
+  let names: Set<string> | undefined;
+  for (const e of list) {
+    if (e.name.startsWith(WH_PREFIX) && e.name !== OPAQUE_MARKER) (names ??= new Set()).add(e.name.slice(WH_PREFIX.length));
+  }
+  return names ?? NO_NAMES;
+}
+
 /** Is NAME in DIR whited out by a `.wh.NAME` file in this layer? */
 export function hasAufsWhiteout(layer: Layer, dir: string, name: string): Promise<boolean> {
   return layerHas(layer, join2(dir, WH_PREFIX + name));
@@ -75,27 +87,32 @@ export async function isOpaque(layer: Layer, dir: string): Promise<boolean> {
   return layerHas(layer, join2(dir, OPAQUE_MARKER));
 }
 
-/** Creates a whiteout for `dir/name` in the upper layer. */
-export function createWhiteout(upper: UpperLayer, dir: string, name: string): void {
+/** Creates a whiteout for `dir/name` in the upper layer; says which form ('aufs': a `.wh.NAME` file). */
+export function createWhiteout(upper: UpperLayer, dir: string, name: string): 'char' | 'aufs' {
   if (upper.canMknod) {
     try {
       upper.mknod(join2(dir, name), S_IFCHR, 0);
-      return;
+      return 'char';
     } catch (e) {
       if (errnoOf(e) !== EPERM) throw e;
     }
   }
   upper.createEmpty(join2(dir, WH_PREFIX + name), 0o000);
+  return 'aufs';
 }
 
-/** Removes whatever whiteout of `dir/name` the upper has (before creating the name there). */
-export async function removeWhiteout(upper: UpperLayer, dir: string, name: string): Promise<boolean> {
+/**
+ * Removes whatever whiteout of `dir/name` the upper has (before creating
+ * the name there). `aufs`: whether a `.wh.NAME` file is there, when the
+ * caller knows (else it is probed).
+ */
+export async function removeWhiteout(upper: UpperLayer, dir: string, name: string, aufs?: boolean): Promise<boolean> {
   let removed = false;
   const p = join2(dir, name);
   const st = await upper.stat(p);
   if (st && (await isWhiteoutStat(upper, p, st))) { upper.unlink(p); removed = true; }
-  const aufs = join2(dir, WH_PREFIX + name);
-  if (await upper.stat(aufs)) { upper.unlink(aufs); removed = true; }
+  const wh = join2(dir, WH_PREFIX + name);
+  if (aufs ?? (await upper.stat(wh)) !== null) { upper.unlink(wh); removed = true; }
   return removed;
 }
 
