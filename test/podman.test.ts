@@ -248,6 +248,38 @@ describe.skipIf(!ENABLED)(`podman with overlay mount_program=${MOUNT_PROGRAM}`, 
     expect(mountsUnder(`${D}/graph/overlay`).filter((m) => m.type.startsWith('fuse'))).toEqual([]);
   });
 
+  it('podman run --uidmap: the mount program maps the ids (uidmapping=:0:100000:65536); the container sees its root, the upper keeps layer ids', () => {
+    // containers-storage 1.43 (Debian's podman 4.3) also id-maps the lower dirs when the kernel can, and
+    // then still passes uidmapping= to the mount program: every lower id lands outside the map (the
+    // overflow id) and crun cannot create /etc/hosts, with fuse-overlayfs as with us. Upstream stopped
+    // id-mapping lowers for mount programs (containers/storage PR #1551); its recorded probe result
+    // gives this podman that behaviour.
+    fs.mkdirSync(join(D, 'run/overlay'), { recursive: true });
+    fs.rmSync(join(D, 'run/overlay/idmapped-lower-dir-true'), { force: true });
+    fs.writeFileSync(join(D, 'run/overlay/idmapped-lower-dir-false'), '');
+    podman(['run', '--detach', '--name', 'cu', '--uidmap', '0:100000:65536', '--gidmap', '0:100000:65536', BASE, 'sleep', '1000']);
+    try {
+      const merged = podman(['inspect', '--format', '{{.GraphDriver.Data.MergedDir}}', 'cu']).stdout.trim();
+      const argv = mountCalls().filter((a) => a[a.length - 1] === merged).pop()!;
+      expect(argv[1]).toMatch(/,uidmapping=:0:100000:65536,gidmapping=:0:100000:65536(,|$)/);
+      const inside = podman(['exec', 'cu', 'sh', '-c', `set -e; cat /proc/self/uid_map | tr -s ' '; id -u; stat -c '%u:%g %n' /data/a.txt /etc;
+        echo new > /data/new; echo more >> /data/b.txt; mkdir /data/made; chown 5:6 /data/new; stat -c '%u:%g %n' /data/new /data/made /data/b.txt`]).stdout;
+      expect(lines(inside)).toEqual([' 0 100000 65536', '0', '0:0 /data/a.txt', '0:0 /etc', '5:6 /data/new', '0:0 /data/made', '0:0 /data/b.txt']);
+      // the host sees the container's ids through the mount, and the layer's ids on disk
+      const stat = (p: string) => spawnSync('stat', ['-c', '%u:%g', p], { encoding: 'utf8' }).stdout.trim();
+      expect(stat(join(merged, 'data/a.txt'))).toBe('100000:100000');
+      expect(stat(join(merged, 'data/new'))).toBe('100005:100006');
+      const diff = join(dirname(merged), 'diff');
+      expect(stat(join(diff, 'data/new'))).toBe('5:6');
+      expect(stat(join(diff, 'data/made'))).toBe('0:0');
+      expect(stat(join(diff, 'data/b.txt'))).toBe('0:0');
+      expect(fs.readFileSync(join(diff, 'data/b.txt'), 'utf8')).toBe('bravo\nmore\n');
+    } finally {
+      podman(['rm', '--force', '--time', '0', 'cu'], { allowFail: true });
+      fs.rmSync(join(D, 'run/overlay/idmapped-lower-dir-false'), { force: true });
+    }
+  });
+
   it('podman build: RUN layers with whiteouts and opaque directories, then podman run of the result', () => {
     const ctx = join(D, 'ctx');
     fs.mkdirSync(ctx);
