@@ -116,3 +116,17 @@ export function shr(cmd: string, cwd?: string): { status: number; stdout: string
   const r = spawnSync('bash', ['-c', cmd], { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
+
+/**
+ * A copy of the built package that any user can read and run (the checkout
+ * itself may sit under a directory a plain user cannot enter).
+ */
+export function installForUsers(): string {
+  const install = tempDir('tsfuse-install-');
+  fs.chmodSync(install, 0o755);
+  for (const p of ['package.json', 'bin', 'dist', 'native-shim/build/Release/tsfuse_shim.node', 'node_modules/commander']) {
+    fs.cpSync(join(ROOT, p), join(install, p), { recursive: true });
+  }
+  execFileSync('chmod', ['-R', 'a+rX', install]);
+  return install;
+}

@@ -24,6 +24,7 @@ import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidAlive, ROOT, tempDir, waitFor } from './helpers.js';
 import { ovl } from './ovl-mount.js';
+import { BASE_DATA, FUSE_TYPE, LIST, ROOT_FSTYPE } from './podman/container-scripts.js';
 import { startRegistry } from './registry.js';
 
 const FIX = join(ROOT, 'test/podman');
@@ -33,31 +34,6 @@ const BASE = 'localhost/tsfuse-bb:base';
 /** the reference implementation, with a known bug (see "opaque directories") */
 const REFERENCE_FUSE_OVERLAYFS = basename(MOUNT_PROGRAM) === 'fuse-overlayfs';
 
-/** `find` listing run inside a container: one line per entry, file contents inline ('|' for newlines) */
-const LIST = `list() { find "$@" | sort | while read -r f; do
-  if [ -L "$f" ]; then echo "l $f -> $(readlink "$f")";
-  elif [ -d "$f" ]; then echo "d $(stat -c %a "$f") $f";
-  else echo "f $(stat -c '%a %h' "$f") $f: $(tr '\\n' '|' < "$f")"; fi; done; }`;
-
-/** prints the file system type of / (in a container) */
-const ROOT_FSTYPE = `awk '$2 == "/" { print $3 }' /proc/mounts`;
-const FUSE_TYPE = /^fuse(\.|$)/;
-
-/** /data of the base image (mkrootfs.sh) */
-const BASE_DATA = [
-  'd 755 /data',
-  'f 644 1 /data/a.txt: alpha|',
-  'f 644 1 /data/b.txt: bravo|',
-  'f 644 1 /data/c.txt: charlie|',
-  'f 644 1 /data/d.txt: delta|',
-  'd 755 /data/dir1',
-  'f 644 1 /data/dir1/f1: one|',
-  'd 755 /data/dir1/sub',
-  'f 644 1 /data/dir1/sub/f2: deep|',
-  'd 755 /data/dir2',
-  'f 644 1 /data/dir2/g: two|',
-  'l /data/link-a -> a.txt',
-];
 
 describe.skipIf(!ENABLED)(`podman with overlay mount_program=${MOUNT_PROGRAM}`, () => {
   let D = '';

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { forceUnmount, isMounted, mountType, pidAlive, ROOT, tempDir, waitFor } from './helpers.js';
+import { forceUnmount, installForUsers, isMounted, mountType, pidAlive, tempDir, waitFor } from './helpers.js';
 
 const USER = 'tsfuse-rootless';
 
@@ -37,13 +37,7 @@ describe('rootless (fusermount3)', () => {
     gid = Number(execFileSync('id', ['-g', USER], { encoding: 'utf8' }));
     const mode = fs.statSync('/dev/fuse').mode & 0o777;
     expect(mode & 0o006, '/dev/fuse must be 0666 as distros ship it (run .ci/setup)').toBe(0o006);
-    // a copy of the built package the user can read, wherever the checkout lives
-    install = tempDir('tsfuse-install-');
-    fs.chmodSync(install, 0o755);
-    for (const p of ['package.json', 'bin', 'dist', 'native-shim/build/Release/tsfuse_shim.node', 'node_modules/commander']) {
-      fs.cpSync(join(ROOT, p), join(install, p), { recursive: true });
-    }
-    execFileSync('chmod', ['-R', 'a+rX', install]);
+    install = installForUsers();
   });
 
   function mountAsUser(kind: 'memfs' | 'loopback', args: string[], mnt: string, opts: string[] = []) {

@@ -43,9 +43,12 @@ cat > "$D/bin/mount-program" <<W
 exec "$MP" "\$@"
 W
 
+# crun refuses the hybrid cgroup layout: in its own mount namespace the cgroup2
+# mount goes away (as root), or is covered by an empty tmpfs (rootless podman:
+# a mount inherited from the host cannot be unmounted in its user namespace)
 cat > "$D/bin/crun" <<W
 #!/bin/sh
-exec unshare --mount --propagation slave sh -c 'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec /usr/bin/crun --root "$D/crun" "\$@"' crun "\$@"
+exec unshare --mount --propagation slave sh -c 'umount -l /sys/fs/cgroup/unified 2>/dev/null || mount -t tmpfs -o ro none /sys/fs/cgroup/unified 2>/dev/null; exec /usr/bin/crun --root "$D/crun" "\$@"' crun "\$@"
 W
 
 cat > "$D/bin/podman-isolated" <<W
