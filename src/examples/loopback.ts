@@ -284,7 +284,8 @@ export class LoopbackFS implements FileSystem {
   /** The reply to an open: with passthrough, the kernel serves I/O from the host file itself. */
   private opened(n: LNode, fd: number, flags: number, hostPath: string): Open {
     if (!this.backing) return { fh: fd };
-    return { fh: fd, ...this.backing.open(n.nodeid, fd, hostPath, (flags & O_ACCMODE) !== 0, `${n.key}`) };
+    const openFile = (f: number) => fs.openSync(hostPath, f | fs.constants.O_NOFOLLOW);
+    return { fh: fd, ...this.backing.open(n.nodeid, fd, openFile, (flags & O_ACCMODE) !== 0, `${n.key}`) };
   }
 
   /**

@@ -31,14 +31,18 @@ export class BackingFiles {
 
   constructor(private readonly devFd: number) {}
 
-  /** Attaches a backing for `fh` of node `nodeid`, whose file is at `hostPath`. */
-  open(nodeid: number, fh: number, hostPath: string, wantsWrite: boolean, source = hostPath): BackedOpen {
+  /**
+   * Attaches a backing for `fh` of node `nodeid`, whose file `openFile`
+   * opens (with O_RDWR, else O_RDONLY; it throws when it cannot). `source`
+   * names the object: an open of the node with another source is not shared.
+   */
+  open(nodeid: number, fh: number, openFile: (flags: number) => number, wantsWrite: boolean, source: string): BackedOpen {
     let b = this.byNode.get(nodeid);
     if (!b) {
       let bfd: number, writable = true;
-      try { bfd = fs.openSync(hostPath, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW); } catch {
+      try { bfd = openFile(fs.constants.O_RDWR); } catch {
         writable = false;
-        bfd = fs.openSync(hostPath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+        bfd = openFile(fs.constants.O_RDONLY);
       }
       const id = shim().backingOpen(this.devFd, bfd);
       if (id < 0) { fs.closeSync(bfd); return { openFlags: FOpen.DIRECT_IO }; }

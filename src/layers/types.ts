@@ -54,8 +54,13 @@ export interface Layer {
   readonly supportsAcls?: boolean;
   /** a host path for the object when one exists (fast copy-up with FICLONE) */
   hostPath?(path: string): string | undefined;
-  /** readdir is a local listing with no side effects: the overlay may list a directory once instead of probing `.wh.NAME` per lookup */
-  readonly localListing?: boolean;
+  /**
+   * A plain local directory: readdir and open are syscalls with no side
+   * effects that answer synchronously. The overlay then lists a directory
+   * once instead of probing `.wh.NAME` per lookup, and opens files through
+   * open() rather than host paths.
+   */
+  readonly local?: boolean;
   close?(): void | Promise<void>;
 }
 
@@ -91,8 +96,10 @@ export interface UpperLayer extends Layer {
    * `path` (FICLONE where the filesystem allows). Returns true when the file
    * was created with the permission bits `mode` (the host's umask applied),
    * false when its mode is something else (to be set by the caller).
+   * `openSource`: an fd of the source (read-only) for a small file, when the
+   * caller has a cheaper way to it than the host path.
    */
-  copyFileFrom(hostSource: string, path: string, size?: number, mode?: number): boolean;
+  copyFileFrom(hostSource: string, path: string, size?: number, mode?: number, openSource?: () => number): boolean;
   /** owner and umask of the objects this layer creates: copy-up skips a chown or chmod that would change nothing */
   readonly created?: { uid: number; gid: number; umask: number };
   /** a new file at `path` from chunks (layers without host files) */

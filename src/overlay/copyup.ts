@@ -78,7 +78,9 @@ export async function copyUpObject(src: Layer, path: string, upper: UpperLayer, 
   try {
     if (fmt === S_IFREG) {
       const host = src.hostPath?.(path);
-      if (host) createdMode = upper.copyFileFrom(host, tmp, st.size, perm) ? perm : undefined;
+      // a local layer opens relative to its root fd: no walk through /proc/self/fd/N per copy-up
+      const openSource = src.local ? () => src.open!(path, fs.constants.O_RDONLY) as number : undefined;
+      if (host) createdMode = upper.copyFileFrom(host, tmp, st.size, perm, openSource) ? perm : undefined;
       else await upper.writeFile(tmp, chunksOf(src, path, st.size));
     } else if (fmt === S_IFDIR) { upper.mkdir(tmp, perm); createdMode = perm; }
     else if (fmt === S_IFLNK) upper.symlink(await src.readlink(path), tmp);

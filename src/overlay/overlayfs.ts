@@ -671,8 +671,11 @@ export class OverlayFS implements FileSystem {
     if (fd >= 0) (node.fds ??= new Set()).add(fd);
     const host = fd >= 0 && !layer.readsThrough ? layer.hostPath?.(node.path) : undefined;
     if (this.backing && host) {
+      const path = node.path;
+      // a local layer opens relative to its root fd; others through the host path
+      const openFile = layer.local ? (f: number) => layer.open!(path, f) as number : (f: number) => fs.openSync(host, f | fs.constants.O_NOFOLLOW);
       // the backing follows the object: after a copy-up the old one is not shared
-      return { fh, ...this.backing.open(node.nodeid, fh, host, (flags & O_ACCMODE) !== 0, `${node.layer}:${node.path}`) };
+      return { fh, ...this.backing.open(node.nodeid, fh, openFile, (flags & O_ACCMODE) !== 0, `${node.layer}:${path}`) };
     }
     return { fh, openFlags: this.timeout > 0 ? FOpen.KEEP_CACHE : 0 };
   }
@@ -750,7 +753,7 @@ export class OverlayFS implements FileSystem {
    */
   private async aufsWhiteout(dir: OvlNode, li: number, name: string): Promise<boolean> {
     const L = this.layers[li];
-    if (!L.localListing) return hasAufsWhiteout(L, dir.path, name);
+    if (!L.local) return hasAufsWhiteout(L, dir.path, name);
     let names = dir.aufs?.[li];
     if (!names) {
       try {
@@ -792,7 +795,7 @@ export class OverlayFS implements FileSystem {
       // regular files need a look only where the kernel's xattr whiteouts count
       const xw = await this.xattrWhiteouts(dir, li).catch(() => false);
       const list = await L.readdir(dir.path);
-      if (L.localListing) (dir.aufs ??= [])[li] = aufsNames(list);
+      if (L.local) (dir.aufs ??= [])[li] = aufsNames(list);
       for (const e of list) {
         if (e.name === OPAQUE_MARKER) continue;
         if (e.name.startsWith(WH_PREFIX)) { layerHides.push(e.name.slice(WH_PREFIX.length)); continue; }
