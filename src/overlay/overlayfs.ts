@@ -512,16 +512,29 @@ export class OverlayFS implements FileSystem {
     await this.upperDir(dir);
     const needWhiteout = await this.lowerHas(dir, name);
     const n = this.nodes.byObject(this.layers[f.layer].dev, f.st.ino);
-    n?.names?.delete(f.path);
     if (f.layer === 0) {
       upper.unlink(f.path);
-      if (n && f.st.nlink <= 1) n.gone = true;
-      else if (n && n.path === f.path) {
-        // the node lives on under another of its names
-        for (const other of n.names ?? []) if (await upper.stat(other)) { n.path = other; break; }
-      }
-    }
+      await this.nameGone(n, f);
+    } else n?.names?.delete(f.path);
     if (needWhiteout) this.whiteout(dir, name);
+  }
+
+  /**
+   * The upper name `f.path` of node `n` no longer names its object (unlinked,
+   * or replaced by a rename): the node is gone with its last link, or lives
+   * on under another of its names.
+   */
+  private async nameGone(n: OvlNode | undefined, f: Found): Promise<void> {
+    if (!n) return;
+    n.names?.delete(f.path);
+    if (n.isDir) {
+      n.dirLayers = [];
+      n.aufs = undefined;
+      n.gone = true;
+    } else if (f.st.nlink <= 1) n.gone = true;
+    else if (n.path === f.path) {
+      for (const other of n.names ?? []) if (await this.upper!.stat(other)) { n.path = other; break; }
+    }
   }
 
   async rmdir(_c: Context, parent: number, name: string): Promise<void> {
@@ -590,9 +603,9 @@ export class OverlayFS implements FileSystem {
     if (dst) {
       // the upper may hold the target itself or only a whiteout of it
       const dstHidesLower = await this.lowerHas(to, newname);
-      if (dstDir && dst.dirLayers[0] === 0) {
-        upper.removeTree(dstPath);
-      }
+      if (dstDir && dst.dirLayers[0] === 0) upper.removeTree(dstPath);
+      // the object the rename replaces: its node (if the kernel still holds one) must not point at what comes next
+      if (dst.layer === 0) await this.nameGone(this.nodes.byObject(this.layers[dst.layer].dev, dst.st.ino), dst);
       if (srcDir && dstHidesLower) makeOpaque(upper, join2(from.path, name));
     } else {
       const hadWhiteout = await this.unwhiteout(to, newname);
@@ -675,7 +688,13 @@ export class OverlayFS implements FileSystem {
       // a local layer opens relative to its root fd; others through the host path
       const openFile = layer.local ? (f: number) => layer.open!(path, f) as number : (f: number) => fs.openSync(host, f | fs.constants.O_NOFOLLOW);
       // the backing follows the object: after a copy-up the old one is not shared
-      return { fh, ...this.backing.open(node.nodeid, fh, openFile, (flags & O_ACCMODE) !== 0, `${node.layer}:${path}`) };
+      try {
+        return { fh, ...this.backing.open(node.nodeid, fh, openFile, (flags & O_ACCMODE) !== 0, `${node.layer}:${path}`) };
+      } catch (e) {
+        // served through our fd instead (uncached: other opens of the inode may be passthrough)
+        this.log(`passthrough for ${path}: ${(e as Error).message}; served directly`);
+        return { fh, openFlags: FOpen.DIRECT_IO };
+      }
     }
     return { fh, openFlags: this.timeout > 0 ? FOpen.KEEP_CACHE : 0 };
   }
@@ -756,8 +775,9 @@ export class OverlayFS implements FileSystem {
     if (!L.local) return hasAufsWhiteout(L, dir.path, name);
     let names = dir.aufs?.[li];
     if (!names) {
+      // listed and stored in one turn (a local layer answers synchronously): no whiteout made meanwhile is missed
       try {
-        names = aufsNames(await L.readdir(dir.path));
+        names = aufsNames(L.readdir(dir.path) as LayerDirent[]);
       } catch {
         return hasAufsWhiteout(L, dir.path, name); // unreadable: probe, and learn nothing
       }
@@ -775,8 +795,9 @@ export class OverlayFS implements FileSystem {
 
   /** Removes any whiteout of NAME in DIR's upper part (before NAME is made there); true when there was one. */
   private async unwhiteout(dir: OvlNode, name: string): Promise<boolean> {
+    const removed = await removeWhiteout(this.upper!, dir.path, name, dir.aufs?.[0]?.has(name));
+    // read again: a lookup may have listed the directory while the removal waited
     const known = dir.aufs?.[0];
-    const removed = await removeWhiteout(this.upper!, dir.path, name, known?.has(name));
     if (known?.has(name)) {
       const left = new Set(known);
       left.delete(name);
@@ -794,8 +815,12 @@ export class OverlayFS implements FileSystem {
       const layerHides: string[] = [];
       // regular files need a look only where the kernel's xattr whiteouts count
       const xw = await this.xattrWhiteouts(dir, li).catch(() => false);
-      const list = await L.readdir(dir.path);
-      if (L.local) (dir.aufs ??= [])[li] = aufsNames(list);
+      let list: LayerDirent[];
+      if (L.local) {
+        // listed and its .wh. names stored in one turn (see aufsWhiteout)
+        list = L.readdir(dir.path) as LayerDirent[];
+        (dir.aufs ??= [])[li] = aufsNames(list);
+      } else list = await L.readdir(dir.path);
       for (const e of list) {
         if (e.name === OPAQUE_MARKER) continue;
         if (e.name.startsWith(WH_PREFIX)) { layerHides.push(e.name.slice(WH_PREFIX.length)); continue; }
@@ -974,7 +999,8 @@ export class OverlayFS implements FileSystem {
 
   async destroy(): Promise<void> {
     for (const h of this.handles.values()) if (h.fd >= 0) try { fs.closeSync(h.fd); } catch { /* closed */ }
-    for (const l of this.layers) await Promise.resolve(l.close?.()).catch((e: Error) => this.log(`closing ${l.name}: ${e.message}`));
+    // together: a layer waiting for its network must not hold up the others
+    await Promise.all(this.layers.map((l) => Promise.resolve().then(() => l.close?.()).catch((e: Error) => this.log(`closing ${l.name}: ${e.message}`))));
     for (const f of this.atDestroy) await f();
   }
 }

@@ -10,9 +10,9 @@
  * when trusted.* is refused) plus a `.wh..wh..opq` file.
  */
 import { S_IFCHR, S_IFMT, S_IFREG } from '../fuse/abi.js';
-import { errnoOf } from '../fuse/errors.js';
+import { Errno, errnoOf } from '../fuse/errors.js';
 
-const EPERM = 1;
+const { EPERM, ENOENT } = Errno;
 import type { Layer, LayerDirent, LayerStat, UpperLayer } from '../layers/types.js';
 
 export const WH_PREFIX = '.wh.';
@@ -112,7 +112,10 @@ export async function removeWhiteout(upper: UpperLayer, dir: string, name: strin
   const st = await upper.stat(p);
   if (st && (await isWhiteoutStat(upper, p, st))) { upper.unlink(p); removed = true; }
   const wh = join2(dir, WH_PREFIX + name);
-  if (aufs ?? (await upper.stat(wh)) !== null) { upper.unlink(wh); removed = true; }
+  if (aufs === true) {
+    // known to be there: unlinked without a probe (gone already is as good)
+    try { upper.unlink(wh); removed = true; } catch (e) { if (errnoOf(e) !== ENOENT) throw e; }
+  } else if (aufs === undefined && (await upper.stat(wh)) !== null) { upper.unlink(wh); removed = true; }
   return removed;
 }
 

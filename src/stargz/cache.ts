@@ -32,19 +32,28 @@ export class ChunkCache {
   hits = 0;
   stored = 0;
 
+  /** the cap was given (not the default) */
+  private capGiven = false;
+
   /**
-   * The cache in DIR for this process: opened once, then shared. A second
-   * caller with another cap gets the smaller of the two (a cap is a promise
-   * about disk use).
+   * The cache in DIR for this process: opened once (by its real path), then
+   * shared. Its cap is the smallest one given, the default when none is (a
+   * cap is a promise about disk use).
    */
-  static at(dir: string, capBytes = DEFAULT_CACHE_BYTES, log: (l: string) => void = () => {}): ChunkCache {
-    const key = resolve(dir);
+  static at(dir: string, capBytes?: number, log: (l: string) => void = () => {}): ChunkCache {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const key = fs.realpathSync(resolve(dir));
     const had = ChunkCache.opened.get(key);
     if (had) {
-      if (capBytes < had.capBytes) { had.capBytes = capBytes; had.evict(); }
+      if (capBytes !== undefined && (!had.capGiven || capBytes < had.capBytes)) {
+        had.capBytes = capBytes;
+        had.capGiven = true;
+        had.evict();
+      }
       return had;
     }
     const c = new ChunkCache(key, capBytes, log);
+    c.capGiven = capBytes !== undefined;
     ChunkCache.opened.set(key, c);
     return c;
   }
@@ -97,8 +106,9 @@ export class ChunkCache {
       this.forget(hex);
       return undefined;
     }
+    // a chunk another process stored is not counted here (its file may be evicted by that process any time)
     const e = this.index.get(hex);
-    if (e) e.used = Date.now(); else { this.index.set(hex, { size: b.length, used: Date.now() }); this.bytes += b.length; }
+    if (e) e.used = Date.now();
     this.hits++;
     return b;
   }

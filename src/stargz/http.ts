@@ -43,6 +43,8 @@ export interface RequestOptions {
   body?: RequestBody;
   /** this request's time limit, ms (default: the client's requestTimeoutMs) */
   timeoutMs?: number;
+  /** fail when the connection is silent this long, ms (an upload's bound: its length says little about its time) */
+  idleMs?: number;
 }
 
 export interface Answer {
@@ -124,7 +126,7 @@ export class HttpClient {
         if (this.token) h.authorization = `Bearer ${this.token}`;
         else if (this.opts.credentials && authTried) h.authorization = basic(this.opts.credentials);
       }
-      const a = await exchange(method, url, h, maxBody, deadline, spill, body);
+      const a = await exchange(method, url, h, maxBody, deadline, spill, body, o.idleMs);
       if ([301, 302, 303, 307, 308].includes(a.status) && a.headers.location) {
         url = new URL(a.headers.location, url);
         continue;
@@ -325,7 +327,7 @@ function basic(c: Credentials): string {
 }
 
 /** One request/response, bounded by the deadline and maxBody. Network trouble is Retryable. */
-function exchange(method: string, url: URL, headers: Record<string, string>, maxBody: number, deadline: number, spillTo?: Spill, body?: RequestBody): Promise<Answer> {
+function exchange(method: string, url: URL, headers: Record<string, string>, maxBody: number, deadline: number, spillTo?: Spill, body?: RequestBody, idleMs?: number): Promise<Answer> {
   const mod = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const left = deadline - Date.now();
@@ -333,6 +335,7 @@ function exchange(method: string, url: URL, headers: Record<string, string>, max
     const h = body ? { ...headers, 'content-length': String(body.length) } : headers;
     const req = mod.request(url, { method, headers: h, agent: url.protocol === 'https:' ? agents.https : agents.http });
     const timer = setTimeout(() => req.destroy(new Retryable(`no answer within ${left} ms`)), left);
+    if (idleMs) req.setTimeout(idleMs, () => req.destroy(new Retryable(`the connection was silent for ${idleMs} ms`)));
     req.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       // a certificate that does not verify will not verify on the next attempt either
@@ -371,8 +374,10 @@ function exchange(method: string, url: URL, headers: Record<string, string>, max
     });
     const data = body?.open();
     if (data === undefined || Buffer.isBuffer(data)) { req.end(data); return; }
-    // a server may answer (401, 413) before it has read the whole body: the rest is dropped, not an error
+    // a server may answer (401, 413) before it has read the whole body: the rest is dropped, not an error;
+    // however the request ends, the source goes with it (a file stream holds an fd)
     data.on('error', (e: Error) => req.destroy(new BlobError(`reading the body to send: ${e.message}`)));
+    req.on('close', () => (data as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.());
     data.pipe(req);
   });
 }

@@ -329,8 +329,14 @@ export class StargzLayer implements DataSource {
       const group: typeof todo = [];
       while (i < todo.length) {
         const t = todo[i];
-        // in the cache already, or being fetched by a read right now (which stores it there)
-        if (!digestOfTask(t) || this.disk.has(digestOfTask(t)) || this.inflight.has(this.key(t.c))) { this.progress.done += t.c.end - t.c.offset; i++; continue; }
+        // being fetched by a read right now: wait for it (it stores the chunk), then look again
+        const going = this.inflight.get(this.key(t.c));
+        if (going) {
+          if (group.length) break;
+          await going.catch(() => {});
+          continue;
+        }
+        if (!digestOfTask(t) || this.disk.has(digestOfTask(t))) { this.progress.done += t.c.end - t.c.offset; i++; continue; }
         if (group.length && (t.c.offset !== group[group.length - 1].c.end || t.c.end - group[0].c.offset > 4 << 20)) break;
         group.push(t);
         i++;

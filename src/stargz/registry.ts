@@ -103,6 +103,9 @@ export async function openRegistryLayer(ref: string, params: URLSearchParams, op
   return { blob, ...(tocDigest ? { tocDigest } : {}), layer: n, layers: layers.length };
 }
 
+/** the most a push may take, retries included (uploads are bounded by stalls, not by their length) */
+const UPLOAD_LIMIT_MS = 24 * 3600_000;
+
 /**
  * One blob into the repository at `base` (monolithic upload: POST, then one
  * PUT with the digest), unless the registry has it already. Returns whether
@@ -117,8 +120,8 @@ async function putBlob(client: HttpClient, base: URL, digest: string, body: Requ
     if (!start.headers.location) throw new BlobError(`${base.href}: the registry started an upload without a Location`);
     const loc = new URL(start.headers.location, base);
     loc.searchParams.set('digest', digest);
-    // an upload gets 10 s plus a second per MiB (the client's default suits reads of a few MiB)
-    const put = await client.request('PUT', loc, { 'content-type': 'application/octet-stream' }, { body, maxBody: 1 << 16, timeoutMs: 10_000 + body.length / 1024 });
+    // an upload may take as long as the link needs; it fails when the connection stalls for a minute
+    const put = await client.request('PUT', loc, { 'content-type': 'application/octet-stream' }, { body, maxBody: 1 << 16, timeoutMs: UPLOAD_LIMIT_MS, idleMs: 60_000 });
     if (put.status !== 201) client.failFor(put, 'blob upload');
     return true;
   });
@@ -137,9 +140,7 @@ export async function pushLayer(ref: string, blobFile: string, tocDigest: string
   const scheme = isLocalHost(r.host) || opts.insecure ? 'http' : 'https';
   const base = new URL(`${scheme}://${r.host}/v2/${r.repo}/`);
   const size = fs.statSync(blobFile).size;
-  const client = new HttpClient(base, {
-    credentials: opts.credentials ?? credentialsFor(r.host), log: opts.log, deadlineMs: 30_000 + size / 1024,
-  });
+  const client = new HttpClient(base, { credentials: opts.credentials ?? credentialsFor(r.host), log: opts.log, deadlineMs: UPLOAD_LIMIT_MS });
   const layer = await sha256File(blobFile);
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
   const configDigest = sha256(config);
