@@ -11,6 +11,8 @@
  *     and a path through /proc/self/fd/N costs a procfs walk every call
  *   - mount(2) as root (no mount(8) process per mount) and setsid() for a
  *     daemon started straight in the background
+ *   - which threads are libuv's pool, and a per-thread nice value (V8's
+ *     helper threads yield to the thread that answers the kernel)
  * No protocol logic lives here. Every call returns a number; a negative
  * number is -errno.
  */
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -489,6 +492,66 @@ static napi_value js_setsid(napi_env env, napi_callback_info info) {
   RET(setsid());
 }
 
+/*
+ * poolThreads(n, cb): the thread ids of libuv's pool. n work items are
+ * queued at once and each holds its thread for 30 ms, so that an idle pool
+ * of n threads runs one on each; cb(ids) gets the ids each one ran on (a
+ * repeated id: some pool thread was busy, the caller cannot tell them all).
+ */
+struct pool_batch { int n, done; double tids[64]; napi_ref cb; };
+struct pool_item { struct pool_batch *b; int i; napi_async_work w; };
+
+static void pool_exec(napi_env env, void *data) {
+  (void)env;
+  struct pool_item *it = data;
+  it->b->tids[it->i] = (double)syscall(SYS_gettid);
+  usleep(30000);
+}
+
+static void pool_done(napi_env env, napi_status status, void *data) {
+  (void)status;
+  struct pool_item *it = data;
+  struct pool_batch *b = it->b;
+  napi_delete_async_work(env, it->w);
+  free(it);
+  if (++b->done < b->n) return;
+  napi_value arr, cb, global, ret;
+  if (napi_create_array_with_length(env, (size_t)b->n, &arr) == napi_ok) {
+    for (int i = 0; i < b->n; i++) napi_set_element(env, arr, (uint32_t)i, num(env, b->tids[i]));
+    if (napi_get_reference_value(env, b->cb, &cb) == napi_ok && napi_get_global(env, &global) == napi_ok) {
+      napi_call_function(env, global, cb, 1, &arr, &ret);
+    }
+  }
+  napi_delete_reference(env, b->cb);
+  free(b);
+}
+
+static napi_value js_pool_threads(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int n = (int)arg_int(env, argv[0]);
+  if (n < 1 || n > 64) return num(env, -EINVAL);
+  struct pool_batch *b = calloc(1, sizeof *b);
+  if (!b) return num(env, -ENOMEM);
+  b->n = n;
+  CHECK(napi_create_reference(env, argv[1], 1, &b->cb));
+  napi_value name;
+  CHECK(napi_create_string_utf8(env, "tsfuse-pool-threads", NAPI_AUTO_LENGTH, &name));
+  for (int i = 0; i < n; i++) {
+    struct pool_item *it = calloc(1, sizeof *it);
+    if (!it) { b->n = i; break; } /* the ones queued still complete and call back */
+    it->b = b; it->i = i;
+    CHECK(napi_create_async_work(env, NULL, name, pool_exec, pool_done, it, &it->w));
+    CHECK(napi_queue_async_work(env, it->w));
+  }
+  return num(env, 0);
+}
+
+/* setThreadNice(tid, nice): setpriority for one thread of ours (Linux: nice is per thread). */
+static napi_value js_set_thread_nice(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  RET(setpriority(PRIO_PROCESS, (id_t)arg_int(env, argv[0]), (int)arg_int(env, argv[1])));
+}
+
 static napi_value js_makedev(napi_env env, napi_callback_info info) {
   ARGS(2);
   return num(env, (double)makedev((unsigned)arg_int(env, argv[0]), (unsigned)arg_int(env, argv[1])));
@@ -511,6 +574,7 @@ NAPI_MODULE_INIT() {
     { "resume", js_resume }, { "setNonblock", js_set_nonblock },
     { "makedev", js_makedev }, { "mount", js_mount }, { "setsid", js_setsid },
     { "lstatat", js_lstatat }, { "readdirat", js_readdirat },
+    { "poolThreads", js_pool_threads }, { "setThreadNice", js_set_thread_nice },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -331,6 +331,33 @@ describe('tsfuse-overlayfs', () => {
     waitFor(() => !pidAlive(pid), 10_000, 'daemon exit');
   });
 
+  it('V8\'s helper threads run at nice 19 once the mount is live; the main thread and libuv\'s pool keep nice 0 (TSFUSE_HELPER_NICE= leaves all)', () => {
+    const d = layers();
+    /** nice value of each thread of the daemon */
+    const nices = (pid: number) => fs.readdirSync(`/proc/${pid}/task`).map((t) => {
+      const st = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      return { tid: Number(t), nice: Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[16]) };
+    });
+    for (const [env, want] of [[{}, 19], [{ TSFUSE_HELPER_NICE: '' }, 0]] as const) {
+      const o = ovl(rw(d), d.m, env);
+      try {
+        // the pool probe holds each pool thread for 30 ms before the priorities change
+        if (want) waitFor(() => nices(o.pid).some((t) => t.nice === want), 5_000, 'helper threads at nice 19');
+        else sh('sleep 0.3');
+        const ts = nices(o.pid);
+        expect(ts.find((t) => t.tid === o.pid)?.nice).toBe(0);
+        // V8's platform workers (4 by default) at the new value, libuv's pool (4) untouched
+        expect(ts.filter((t) => t.nice === want).length, JSON.stringify(ts)).toBeGreaterThanOrEqual(4);
+        expect(ts.filter((t) => t.nice === 0).length, JSON.stringify(ts)).toBeGreaterThanOrEqual(want ? 5 : ts.length);
+        // and it still serves
+        fs.writeFileSync(join(d.m, 'after'), 'x');
+        expect(fs.readFileSync(join(d.m, 'after'), 'utf8')).toBe('x');
+      } finally {
+        o.unmount();
+      }
+    }
+  });
+
   it("the launcher takes mount.fuse3's argv shape (SOURCE MOUNTPOINT -oOPTS) and an unknown dash option goes the foreground way", () => {
     const d = layers();
     fs.writeFileSync(join(d.l1, 'f'), 'x');

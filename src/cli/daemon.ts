@@ -129,3 +129,31 @@ export function serveUntilUnmounted(served: Served, log: (l: string) => void): v
   process.on('SIGHUP', () => {});
   served.closed.then(() => process.exit(0));
 }
+
+/**
+ * V8's helper threads (optimizing compiler, concurrent GC) yield to the rest
+ * of the daemon: they run at nice 19, so on a machine with few CPUs they use
+ * what the thread answering the kernel leaves idle instead of competing
+ * with it (and with the caller). libuv's pool keeps its priority: it does
+ * the file I/O of requests. Call once the mount is live; the pool is found
+ * by holding each of its threads for 30 ms. TSFUSE_HELPER_NICE sets the
+ * value (empty: leave all threads alone).
+ */
+export function yieldHelperThreads(log: (l: string) => void): void {
+  const nice = process.env.TSFUSE_HELPER_NICE ?? '19';
+  if (!nice) return;
+  const s = shim();
+  const size = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  s.poolThreads(Math.min(size, 64), (tids) => {
+    const pool = new Set(tids);
+    // a pool thread was busy and ran two probes: which one was missed cannot be told
+    if (pool.size !== tids.length) { log('helper threads: the thread pool was busy; priorities left as they are'); return; }
+    let lowered = 0;
+    for (const t of fs.readdirSync('/proc/self/task')) {
+      const tid = Number(t);
+      if (tid === process.pid || pool.has(tid)) continue;
+      if (s.setThreadNice(tid, Number(nice)) === 0) lowered++;
+    }
+    log(`helper threads: ${lowered} at nice ${nice}, ${pool.size} pool threads and the main thread unchanged`);
+  });
+}

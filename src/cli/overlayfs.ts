@@ -23,7 +23,7 @@ import { serve } from '../fuse/serve.js';
 import type { SessionOptions } from '../fuse/session.js';
 import type { OverlayOptions } from '../overlay/options.js';
 import { VERSION } from '../version.js';
-import { handBackToForeground, isDaemonChild, notify, reportFailure, reportReady, runDetached, serveUntilUnmounted, takeReportPipe } from './daemon.js';
+import { handBackToForeground, isDaemonChild, notify, reportFailure, reportReady, runDetached, serveUntilUnmounted, takeReportPipe, yieldHelperThreads } from './daemon.js';
 import { OptionError } from './options.js';
 import { OVERLAY_PROG as PROG, OVERLAY_USAGE, parseOverlayArgs, type OverlayMountArgs } from './overlayfs-args.js';
 
@@ -132,6 +132,7 @@ async function main(argv: string[]): Promise<void> {
     serveUntilUnmounted(served, log);
     reportReady();
     keepYoungGenerationSmall();
+    yieldHelperThreads(log);
   } catch (e) {
     reportFailure(PROG, e);
   }

@@ -47,6 +47,10 @@ export interface Shim {
   lstatat(dirfd: number, path: string, out: Float64Array): number;
   /** the entries of dirfd/path but . and ..: per entry its d_type byte, name, NUL; or -errno */
   readdirat(dirfd: number, path: string): Buffer | number;
+  /** queues n work items that each hold a libuv pool thread for 30 ms; cb gets the thread id each ran on */
+  poolThreads(n: number, cb: (tids: number[]) => void): number;
+  /** setpriority for one thread of this process; 0 or -errno */
+  setThreadNice(tid: number, nice: number): number;
 }
 
 /** the dirFd of a plain path */
