@@ -174,6 +174,13 @@ static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
   RET(symlinkat(target, FD_ARG(argv[1]), p));
 }
 
+/* readlinkat(dirfd, path, buf): the target's length (at most buf's), or -errno */
+static napi_value js_readlinkat(napi_env env, napi_callback_info info) {
+  ARGS(3); PATH_ARG(p, argv[1]);
+  size_t len; void *d = arg_buf(env, argv[2], &len);
+  RET(readlinkat(FD_ARG(argv[0]), p, d, len));
+}
+
 /* linkat(olddirfd, old, newdirfd, new): never follows a final symlink */
 static napi_value js_linkat(napi_env env, napi_callback_info info) {
   ARGS(4); PATH_ARG(a, argv[1]); PATH_ARG(b, argv[3]);
@@ -566,7 +573,7 @@ NAPI_MODULE_INIT() {
     { "lsetxattr", js_lsetxattr }, { "lremovexattr", js_lremovexattr },
     { "openat", js_openat }, { "mkdirat", js_mkdirat }, { "unlinkat", js_unlinkat },
     { "fchmodat", js_fchmodat }, { "fchownat", js_fchownat }, { "mknodat", js_mknodat },
-    { "symlinkat", js_symlinkat }, { "linkat", js_linkat }, { "renameat", js_renameat },
+    { "symlinkat", js_symlinkat }, { "readlinkat", js_readlinkat }, { "linkat", js_linkat }, { "renameat", js_renameat },
     { "utimensat", js_utimensat }, { "fallocate", js_fallocate }, { "lseek", js_lseek },
     { "ioctlClone", js_ioctl_clone }, { "backingOpen", js_backing_open },
     { "backingClose", js_backing_close }, { "read", js_read },

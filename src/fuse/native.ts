@@ -25,6 +25,8 @@ export interface Shim {
   fchownat(dirFd: number, path: string, uid: number, gid: number): number;
   mknodat(dirFd: number, path: string, mode: number, rdev: number): number;
   symlinkat(target: string | Buffer, dirFd: number, path: string): number;
+  /** readlinkat into buf: the target's length (a full buf may mean a longer target), or -errno */
+  readlinkat(dirFd: number, path: string, buf: Buffer): number;
   linkat(oldDirFd: number, oldPath: string, newDirFd: number, newPath: string): number;
   /** renameat2: flags RENAME_NOREPLACE / RENAME_EXCHANGE */
   renameat(oldDirFd: number, oldPath: string, newDirFd: number, newPath: string, flags: number): number;

@@ -20,7 +20,7 @@ const { ENODATA, ENOTSUP, ERANGE, ENOENT, ENOTDIR, ENAMETOOLONG } = Errno;
 /** lstatat's output (one buffer: every call is synchronous): 10 doubles, then 4 int64 nanosecond times */
 const STAT = new Float64Array(14);
 const STAT_NS = new BigInt64Array(STAT.buffer, 80, 4);
-/** first try of every xattr read (synchronous calls: one buffer does) */
+/** first try of every xattr read, and readlink's buffer (synchronous calls: one buffer does) */
 const XATTR_SCRATCH = Buffer.alloc(4096);
 
 /** lstatat's output as a LayerStat */
@@ -101,7 +101,9 @@ export class DirectoryLayer implements Layer {
   }
 
   readlink(path: string): Buffer {
-    return fs.readlinkSync(this.hostPath(path), { encoding: 'buffer' });
+    // PATH_MAX bytes hold any target Linux stores
+    const n = this.must(this.native.readlinkat(...this.at(path), XATTR_SCRATCH), `readlink ${path}`);
+    return Buffer.from(XATTR_SCRATCH.subarray(0, n));
   }
 
   getxattr(path: string, name: string): Buffer | null {
