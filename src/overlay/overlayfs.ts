@@ -598,6 +598,10 @@ export class OverlayFS implements FileSystem {
       upper.rename(srcPath, dstPath, RENAME_EXCHANGE);
       if (srcDir || dstDir) this.swapPaths(srcPath, dstPath);
       else [srcNode.path, dstNode.path] = [dstPath, srcPath];
+      // the merged names of lower hard links move with their objects
+      const srcMoved = srcNode.names?.delete(srcPath), dstMoved = dstNode.names?.delete(dstPath);
+      if (srcMoved) srcNode.names!.add(dstPath);
+      if (dstMoved) dstNode.names!.add(srcPath);
       return;
     }
     if (dst) {
