@@ -23,7 +23,7 @@ import { serve } from '../fuse/serve.js';
 import type { SessionOptions } from '../fuse/session.js';
 import type { OverlayOptions } from '../overlay/options.js';
 import { VERSION } from '../version.js';
-import { handBackToForeground, isDaemonChild, notify, reportFailure, reportReady, runDetached, serveUntilUnmounted, takeReportPipe, yieldHelperThreads } from './daemon.js';
+import { handBackToForeground, isDaemonChild, notify, reportFailure, reportReady, runDetached, serveUntilUnmounted, takeReportPipe, tuneLiveDaemon } from './daemon.js';
 import { OptionError } from './options.js';
 import { OVERLAY_PROG as PROG, OVERLAY_USAGE, parseOverlayArgs, type OverlayMountArgs } from './overlayfs-args.js';
 
@@ -83,18 +83,6 @@ function printVersion(): void {
     `using FUSE kernel interface version ${KERNEL_VERSION}.${KERNEL_MINOR_VERSION}\n`);
 }
 
-/**
- * V8 grows its young generation up to 2 × 16 MiB under a steady stream of
- * long-lived objects (one node per inode the kernel holds): most of the
- * daemon's heap growth. Set once the mount is live, so no flag slows Node's
- * start (a command-line V8 flag costs ~10 ms per mount; this costs nothing).
- * TSFUSE_SEMI_SPACE_GROWTH overrides the factor (empty: V8's default).
- */
-function keepYoungGenerationSmall(): void {
-  const factor = process.env.TSFUSE_SEMI_SPACE_GROWTH ?? '1';
-  if (factor) void import('node:v8').then((v8) => v8.setFlagsFromString(`--semi-space-growth-factor=${factor}`));
-}
-
 async function main(argv: string[]): Promise<void> {
   const launched = takeReportPipe();
   const child = isDaemonChild(argv);
@@ -131,8 +119,7 @@ async function main(argv: string[]): Promise<void> {
     // signal handlers first: once the parent hears "ready", a SIGTERM may come at any moment
     serveUntilUnmounted(served, log);
     reportReady();
-    keepYoungGenerationSmall();
-    yieldHelperThreads(log);
+    tuneLiveDaemon(log);
   } catch (e) {
     reportFailure(PROG, e);
   }

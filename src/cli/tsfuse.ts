@@ -12,7 +12,7 @@ import type { FileSystem } from '../fuse/api.js';
 import { isRoot, unmount } from '../fuse/mount.js';
 import { serve } from '../fuse/serve.js';
 import type { SessionOptions } from '../fuse/session.js';
-import { DAEMON_FLAG, isDaemonChild, reportFailure, reportReady, runDetached, serveUntilUnmounted, yieldHelperThreads } from './daemon.js';
+import { DAEMON_FLAG, isDaemonChild, reportFailure, reportReady, runDetached, serveUntilUnmounted, tuneLiveDaemon } from './daemon.js';
 import { nonNegativeNumber, OptionError, parseOptions, positiveInt, takeMountOptions } from './options.js';
 import { VERSION } from '../version.js';
 import { stargzCommands } from './stargz.js';
@@ -116,7 +116,7 @@ async function mountCommand(kind: string, args: string[], flags: MountFlags): Pr
     // signal handlers first: once the parent hears "ready", a SIGTERM may come at any moment
     serveUntilUnmounted(served, log);
     reportReady();
-    yieldHelperThreads(log);
+    tuneLiveDaemon(log);
   } catch (e) {
     reportFailure(PROG, e);
   }

@@ -358,6 +358,16 @@ export class OverlayFS implements FileSystem {
     return (await this.find(dir, name, 1)) !== null;
   }
 
+  /**
+   * lowerHas() for a name find() just resolved to `f`: found below the
+   * upper (or a directory with lower parts), the answer is yes without a
+   * second lookup; only an object wholly in the upper needs one (an opaque
+   * or replacing upper copy may still hide a lower namesake).
+   */
+  private lowerHasFound(dir: OvlNode, name: string, f: Found): boolean | Promise<boolean> {
+    return f.layer > 0 || f.dirLayers.some((li) => li > 0) || this.lowerHas(dir, name);
+  }
+
   private ownIds(c: Context): [number, number] {
     return [this.uids.toLayer(c.uid), this.gids.toLayer(c.gid)];
   }
@@ -510,7 +520,7 @@ export class OverlayFS implements FileSystem {
     if (!f) throw new FuseError('ENOENT');
     if ((f.st.mode & S_IFMT) === S_IFDIR) throw new FuseError('EISDIR');
     await this.upperDir(dir);
-    const needWhiteout = await this.lowerHas(dir, name);
+    const needWhiteout = await this.lowerHasFound(dir, name, f);
     const n = this.nodes.byObject(this.layers[f.layer].dev, f.st.ino);
     if (f.layer === 0) {
       upper.unlink(f.path);
@@ -547,7 +557,7 @@ export class OverlayFS implements FileSystem {
     if ((await this.listMerged(child)).length) throw new FuseError('ENOTEMPTY');
     await this.upperDir(dir);
     // also below an opaque upper copy: a lower dir of that name must stay hidden
-    const hasLower = await this.lowerHas(dir, name);
+    const hasLower = await this.lowerHasFound(dir, name, f);
     if (f.dirLayers[0] === 0) {
       // only whiteouts and markers are left in the upper copy
       upper.removeTree(f.path);
@@ -583,12 +593,11 @@ export class OverlayFS implements FileSystem {
     }
     if (src.layer === dst?.layer && src.path === dst.path && !(flags & RENAME_EXCHANGE)) return;
     const srcNode = await this.nodeFor(from, name, src);
-    // found below the upper: a lower layer has the name (and its stat is the object's own unless owners live in xattrs)
-    const srcInLower = src.layer > 0;
-    await this.copyUp(srcNode, srcInLower && !this.own.inXattrs && srcNode.layer === src.layer ? src.st : undefined);
+    // found below the upper: its stat is the object's own (unless owners live in xattrs)
+    await this.copyUp(srcNode, src.layer > 0 && !this.own.inXattrs && srcNode.layer === src.layer ? src.st : undefined);
     await this.upperDir(to);
     const srcPath = join2(from.path, name), dstPath = join2(to.path, newname);
-    const srcNeedsWhiteout = !(flags & RENAME_EXCHANGE) && (srcInLower || (await this.lowerHas(from, name)));
+    const srcNeedsWhiteout = !(flags & RENAME_EXCHANGE) && (await this.lowerHasFound(from, name, src));
     if (flags & RENAME_EXCHANGE) {
       const dstNode = await this.nodeFor(to, newname, dst!);
       await this.copyUp(dstNode);
@@ -606,7 +615,7 @@ export class OverlayFS implements FileSystem {
     }
     if (dst) {
       // the upper may hold the target itself or only a whiteout of it
-      const dstHidesLower = await this.lowerHas(to, newname);
+      const dstHidesLower = await this.lowerHasFound(to, newname, dst);
       if (dstDir && dst.dirLayers[0] === 0) upper.removeTree(dstPath);
       // the object the rename replaces: its node (if the kernel still holds one) must not point at what comes next
       if (dst.layer === 0) await this.nameGone(this.nodes.byObject(this.layers[dst.layer].dev, dst.st.ino), dst);
